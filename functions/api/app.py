@@ -1,0 +1,137 @@
+"""create_app(): the FastAPI application holding the domain controller (served by Mangum on Lambda, uvicorn locally)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from functions.api.errors import error_body, status_for
+from functions.api.routers import images, schemas, versions
+from functions.api.schemas import all_schemas
+from shared.bootstrap import Container
+from shared.config import Settings, get_settings
+from shared.domain.errors import GlanceError, UnsupportedMediaTypeError
+from shared.observability import get_logger
+
+REQUEST_ID_HEADER = "x-openstack-request-id"
+# /v2.0/ ... /v2.N/ reach the same API as /v2/ (Glance's version negotiation).
+_VERSIONED_PREFIX = re.compile(r"^/v2\.\d+(?=/|$)")
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+
+
+class RequestContextMiddleware:
+    """Gives every request a Glance-style id, rewrites versioned prefixes, rejects bodies where Glance does,
+    and writes one structured access-log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = get_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4()}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        scope["path"] = _VERSIONED_PREFIX.sub("/v2", scope["path"])
+        started = time.perf_counter()
+        status_holder: dict[str, int] = {}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        if scope["method"] in _BODYLESS_METHODS and _content_length(scope) > 0:
+            body = error_body(HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
+            await JSONResponse(body, status_code=400)(scope, receive, send_with_id)
+        else:
+            await self.app(scope, receive, send_with_id)
+        self.logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status_holder.get("status"),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return not accept or "json" in accept or "*/*" in accept
+
+
+def _error_response(
+    request: Request, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    if _wants_json(request):
+        return JSONResponse(error_body(status, message), status_code=status.value, headers=headers)
+    return PlainTextResponse(
+        f"{status.value} {status.phrase}\n\n{message}\n", status_code=status.value, headers=headers
+    )
+
+
+async def _on_glance_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GlanceError)
+    headers = None
+    if isinstance(exc, UnsupportedMediaTypeError):
+        headers = {"Accept-Patch": ", ".join(sorted(exc.allowed))}
+    return _error_response(request, status_for(exc), exc.message, headers)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = HTTPStatus(exc.status_code)
+    message = exc.detail if isinstance(exc.detail, str) else status.description
+    return _error_response(request, status, message, dict(exc.headers or {}))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    return _error_response(request, HTTPStatus.BAD_REQUEST, str(exc))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    get_logger().exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    return _error_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, "The server has either erred or is incapable "
+                           "of performing the requested operation.")  # fmt: skip
+
+
+def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:
+    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it)."""
+    settings = settings or get_settings()
+    app = FastAPI(title="Serverless Glance", version="2.5", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.container = Container(settings, overrides or {})
+    app.state.schemas = all_schemas(settings)
+    app.add_exception_handler(GlanceError, _on_glance_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+    for router in (versions.router, schemas.router, images.router):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the container, the caller's context, parsed bodies, controllers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from functions.api.controllers.images import ImagesController
+from shared.bootstrap import Container
+from shared.domain.context import RequestContext
+from shared.domain.errors import InvalidInputError
+
+
+def get_container(request: Request) -> Container:
+    """The composition root the app was built with."""
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_context(request: Request, container: ContainerDep) -> RequestContext:
+    """Authenticate the request."""
+    return container.authenticator.authenticate(dict(request.headers), request.state.request_id)
+
+
+ContextDep = Annotated[RequestContext, Depends(get_context)]
+
+
+async def get_json_body(request: Request) -> Any:
+    """The request body parsed as JSON (400 when absent or malformed, as Glance)."""
+    raw = await request.body()
+    if not raw:
+        raise InvalidInputError("Body expected in request.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("Malformed JSON in request body.") from None
+
+
+JsonBody = Annotated[Any, Depends(get_json_body)]
+
+
+def get_images_controller(request: Request, container: ContainerDep) -> ImagesController:
+    """One controller per app (it holds no per-request state)."""
+    controller: ImagesController | None = getattr(request.app.state, "images_controller", None)
+    if controller is None:
+        controller = ImagesController(container.image_repository, container.settings)
+        request.app.state.images_controller = controller
+    return controller
+
+
+ImagesDep = Annotated[ImagesController, Depends(get_images_controller)]

@@ -1,0 +1,86 @@
+"""HTTP routes of /v2/images (Glance's glance/api/v2/images.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from functions.api.deps import ContextDep, ImagesDep, JsonBody
+from functions.api.patch import parse_changes
+from functions.api.wire import image_view
+
+router = APIRouter(prefix="/v2/images")
+
+
+@router.post("", status_code=201)
+def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResponse:
+    """Register a new image in status ``queued``."""
+    image = images.create(ctx, body)
+    return JSONResponse(image_view(image), status_code=201, headers={"Location": f"/v2/images/{image.id}"})
+
+
+@router.get("")
+def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+    """List images with Glance's filters, sorting and marker/limit paging."""
+    params = list(request.query_params.multi_items())
+    page = images.index(ctx, params)
+    kept = [(k, v) for k, v in params if k != "marker"]
+    body: dict[str, Any] = {
+        "images": [image_view(i) for i in page.images],
+        "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
+        "schema": "/v2/schemas/images",
+    }
+    if page.next_marker:
+        body["next"] = "/v2/images?" + urlencode([*kept, ("marker", page.next_marker)])
+    return body
+
+
+@router.get("/{image_id}")
+def show_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+    """Show one image."""
+    return image_view(images.show(ctx, image_id))
+
+
+@router.patch("/{image_id}")
+def update_image(request: Request, image_id: str, ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResponse:
+    """Apply a JSON patch in either of Glance's patch media types."""
+    changes = parse_changes(request.headers.get("content-type"), body, images.settings)
+    return JSONResponse(image_view(images.update(ctx, image_id, changes)))
+
+
+@router.delete("/{image_id}", status_code=204)
+def delete_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
+    """Delete an image (its id stays reserved)."""
+    images.delete(ctx, image_id)
+    return Response(status_code=204)
+
+
+@router.put("/{image_id}/tags/{tag}", status_code=204)
+def add_tag(image_id: str, tag: str, ctx: ContextDep, images: ImagesDep) -> Response:
+    """Add a tag (idempotent)."""
+    images.add_tag(ctx, image_id, tag)
+    return Response(status_code=204)
+
+
+@router.delete("/{image_id}/tags/{tag}", status_code=204)
+def delete_tag(image_id: str, tag: str, ctx: ContextDep, images: ImagesDep) -> Response:
+    """Remove a tag."""
+    images.delete_tag(ctx, image_id, tag)
+    return Response(status_code=204)
+
+
+@router.post("/{image_id}/actions/deactivate", status_code=204)
+def deactivate(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
+    """Deactivate an active image."""
+    images.deactivate(ctx, image_id)
+    return Response(status_code=204)
+
+
+@router.post("/{image_id}/actions/reactivate", status_code=204)
+def reactivate(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
+    """Reactivate a deactivated image."""
+    images.reactivate(ctx, image_id)
+    return Response(status_code=204)

@@ -1,0 +1,20 @@
+"""GET /v2/schemas/{name}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from shared.domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v2/schemas")
+
+
+@router.get("/{name}")
+def get_schema(name: str, request: Request) -> dict[str, Any]:
+    """One schema document: image, images, member, members, task or tasks."""
+    schemas: dict[str, dict[str, Any]] = request.app.state.schemas
+    if name not in schemas:
+        raise NotFoundError(kind="schema", id=name)
+    return schemas[name]

@@ -1,0 +1,48 @@
+"""Version discovery: GET / (300) and GET /versions (200)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+# Exactly the v2 minor versions this service implements: the core image API, tags, schemas and actions.
+# Import (2.6+), multi-store (2.8+), per-image tasks (2.12), cache (2.14+) and the location API (2.17) are
+# added here by the issues that build them.
+SUPPORTED_VERSIONS = ("2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+CURRENT_VERSION = SUPPORTED_VERSIONS[0]
+
+router = APIRouter()
+
+
+def versions_document(base_url: str) -> dict[str, Any]:
+    """The versions body; every version links to ``<base>/v2/``."""
+    href = base_url.rstrip("/") + "/v2/"
+    return {
+        "versions": [
+            {
+                "id": f"v{v}",
+                "status": "CURRENT" if v == CURRENT_VERSION else "SUPPORTED",
+                "links": [{"rel": "self", "href": href}],
+            }
+            for v in SUPPORTED_VERSIONS
+        ]
+    }
+
+
+def _base_url(request: Request) -> str:
+    public: str | None = request.app.state.container.settings.public_endpoint
+    return public or str(request.base_url)
+
+
+@router.get("/")
+def root(request: Request) -> JSONResponse:
+    """Multiple choices: the versions document with 300."""
+    return JSONResponse(versions_document(_base_url(request)), status_code=300)
+
+
+@router.get("/versions")
+def versions(request: Request) -> dict[str, Any]:
+    """The versions document with 200."""
+    return versions_document(_base_url(request))

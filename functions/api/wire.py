@@ -1,0 +1,115 @@
+"""Glance v2 JSON shapes: validating request bodies against the image schema, and rendering images."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.api.schemas import UUID_PATTERN, Schema, image_properties
+from shared.config import Settings
+from shared.domain.errors import InvalidInputError
+from shared.domain.image import HIDDEN_PROPERTIES, Image
+
+_UUID = re.compile(UUID_PATTERN)
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def _type_ok(value: object, types: list[str]) -> bool:
+    for name in types:
+        # JSON booleans are not integers, although Python's are.
+        if name == "integer" and isinstance(value, bool):
+            continue
+        if isinstance(value, _JSON_TYPES[name]):
+            return True
+    return False
+
+
+def _check(name: str, value: object, schema: Schema) -> None:
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    if not _type_ok(value, types):
+        raise InvalidInputError(f"Invalid value for '{name}': {value!r} is not of type {' or '.join(types)}")
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(str(v) for v in schema["enum"] if v is not None)
+        raise InvalidInputError(f"Invalid value for '{name}': {value!r} is not one of [{allowed}]")
+    if isinstance(value, str):
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise InvalidInputError(f"Invalid value for '{name}': longer than {schema['maxLength']} characters")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            raise InvalidInputError(f"Invalid value for '{name}': {value!r} does not match {schema['pattern']}")
+    if isinstance(value, list) and "items" in schema:
+        for item in value:
+            _check(name, item, schema["items"])
+
+
+def validate_image_fields(body: Mapping[str, Any], settings: Settings) -> None:
+    """Validate a (partial) image against the image schema: base properties by type, others must be strings.
+
+    Raises:
+        InvalidInputError: a value has the wrong type, length, pattern or enum value (400).
+    """
+    properties = image_properties(settings)
+    for name, value in body.items():
+        schema = properties.get(name)
+        if schema is None:
+            if not isinstance(value, str):
+                raise InvalidInputError(f"Invalid value for '{name}': extra properties must be strings")
+            continue
+        if name == "locations":
+            if not isinstance(value, list):
+                raise InvalidInputError("Invalid value for 'locations': must be an array")
+            continue
+        _check(name, value, schema)
+
+
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` has the shape of an image id."""
+    return bool(_UUID.match(value))
+
+
+def isotime(value: datetime) -> str:
+    """Glance's timestamp format: second precision, ``Z`` suffix."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image_view(image: Image) -> dict[str, Any]:
+    """The JSON body of one image, as Glance's ResponseSerializer renders it."""
+    view: dict[str, Any] = {k: v for k, v in image.extra_properties.items() if k not in HIDDEN_PROPERTIES}
+    view.update(
+        {
+            "name": image.name,
+            "disk_format": image.disk_format,
+            "container_format": image.container_format,
+            "visibility": image.visibility.value,
+            "size": image.size,
+            "virtual_size": image.virtual_size,
+            "status": image.status.value,
+            "checksum": image.checksum,
+            "protected": image.protected,
+            "min_ram": image.min_ram,
+            "min_disk": image.min_disk,
+            "owner": image.owner,
+            "os_hidden": image.os_hidden,
+            "os_hash_algo": image.os_hash_algo,
+            "os_hash_value": image.os_hash_value,
+            "id": image.id,
+            "created_at": isotime(image.created_at),
+            "updated_at": isotime(image.updated_at),
+            "tags": sorted(image.tags),
+            "self": f"/v2/images/{image.id}",
+            "file": f"/v2/images/{image.id}/file",
+            "schema": "/v2/schemas/image",
+        }
+    )
+    stores = image.stores
+    if stores:
+        view["stores"] = ",".join(stores)
+    return view

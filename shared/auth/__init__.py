@@ -1,0 +1,1 @@
+"""Authentication: turning request headers into a ``RequestContext``."""

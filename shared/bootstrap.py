@@ -1,0 +1,59 @@
+"""The composition root: builds repositories and authenticators from Settings, once, lazily."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
+
+from shared.config import Settings
+from shared.data.base import ImageRepository
+from shared.domain.context import RequestContext
+from shared.domain.errors import GlanceError
+
+
+class Authenticator(Protocol):
+    """Turns request headers into a context (Keystone tokens in a later issue; trusted headers in dev)."""
+
+    def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
+        """Return the caller's context or raise an authentication error."""
+        ...
+
+
+class AuthNotImplementedError(GlanceError):
+    """The configured authentication mode is not built yet (501)."""
+
+    template = "Authentication mode '{mode}' is not implemented yet; see the README's 'not supported' section."
+
+
+class _UnimplementedKeystone:
+    def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
+        raise AuthNotImplementedError(mode="keystone")
+
+
+@dataclass
+class Container:
+    """Everything the API function needs, built on first use (cold start pays only for what it touches)."""
+
+    settings: Settings
+    overrides: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def image_repository(self) -> ImageRepository:
+        """The DynamoDB image repository named by the settings."""
+        if "image_repository" in self.overrides:
+            return self.overrides["image_repository"]  # type: ignore[return-value]
+        from shared.data.dynamodb import DynamoImageRepository
+        from shared.resources import IMAGES_TABLE
+
+        s = self.settings
+        return DynamoImageRepository(IMAGES_TABLE, s.table_name, s.aws_region, s.aws_endpoint_url)
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """The authenticator of the configured auth mode."""
+        if self.settings.auth_mode == "trusted-headers":
+            from shared.auth.trusted_headers import TrustedHeadersAuthenticator
+
+            return TrustedHeadersAuthenticator(self.settings)
+        return _UnimplementedKeystone()

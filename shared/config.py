@@ -1,0 +1,81 @@
+"""The one validated settings object; the only place that reads the environment.
+
+Every setting is an environment variable prefixed ``SGLANCE_`` (see the README's configuration table).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+DEFAULT_CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+
+AuthMode = Literal["keystone", "trusted-headers"]
+
+
+class Settings(BaseSettings):
+    """Configuration of every function; built once per process by ``get_settings()``."""
+
+    model_config = SettingsConfigDict(env_prefix="SGLANCE_", frozen=True, extra="ignore")
+
+    # -- AWS ------------------------------------------------------------------------------------
+    aws_region: str = "us-east-1"
+    # Only set off AWS (moto, MiniStack, LocalStack); on AWS the SDK finds the regional endpoint.
+    aws_endpoint_url: str | None = None
+    table_name: str = "sglance-images"
+    image_bucket: str = "sglance-images"
+    upload_queue_name: str = "sglance-upload-complete"
+    store_sync_queue_name: str = "sglance-store-sync"
+    event_bus_name: str = "sglance-events"
+
+    # -- identity -------------------------------------------------------------------------------
+    auth_mode: AuthMode = "keystone"
+    # Identity used in trusted-headers mode when a request carries no X-Project-Id / X-User-Id / X-Roles.
+    dev_project_id: str = "0f1c1a1d3b7e4c51a0e1b3b0c0ffee01"
+    dev_user_id: str = "9d6e2a4b8c1f4e3aa5b7c9d0e1f2a3b4"
+    dev_roles: Annotated[tuple[str, ...], NoDecode] = ("admin", "member", "reader")
+    # Set by the Lambda runtime; its presence means "deployed".
+    lambda_function_name: str | None = Field(default=None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
+
+    # -- API behaviour (Glance option names) ----------------------------------------------------
+    public_endpoint: str | None = None
+    limit_param_default: int = Field(default=25, ge=1)
+    api_limit_max: int = Field(default=1000, ge=1)
+    image_property_quota: int = Field(default=128, ge=0)
+    image_tag_quota: int = Field(default=128, ge=0)
+    disk_formats: Annotated[tuple[str, ...], NoDecode] = DEFAULT_DISK_FORMATS
+    container_formats: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONTAINER_FORMATS
+    # Upper bound on index entries one list request may examine when filters discard candidates.
+    list_scan_budget: int = Field(default=2000, ge=1)
+
+    # -- observability --------------------------------------------------------------------------
+    log_level: str = "INFO"
+    service_name: str = "serverless-glance"
+
+    @field_validator("disk_formats", "container_formats", "dev_roles", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_auth_when_deployed(self) -> Settings:
+        if self.auth_mode == "trusted-headers" and self.lambda_function_name:
+            raise ValueError(
+                "SGLANCE_AUTH_MODE=trusted-headers is a local development mode and cannot run in a deployed "
+                "function (AWS_LAMBDA_FUNCTION_NAME is set); use auth_mode=keystone"
+            )
+        if self.limit_param_default > self.api_limit_max:
+            raise ValueError("limit_param_default must not exceed api_limit_max")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

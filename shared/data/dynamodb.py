@@ -1,0 +1,297 @@
+"""The DynamoDB image repository (pynamodb). Table design and access patterns: docs/data-model.md.
+
+Items of the images table (string ``pk``/``sk``):
+
+- ``IMG#<id>`` / ``IMAGE``: the image; ``version`` guards every write (optimistic locking). A deleted
+  image stays as a tombstone so its id can never be used again (OSSN-0075).
+- ``IMG#<id>`` / ``LIST#<kind>``: one list entry per list partition (``o`` owner, ``v`` visibility), with
+  ``lp`` = the partition and ``s_<key>`` = the encoded sort value for each sort key. One keys-only GSI per
+  sort key (``list-<key>``: ``lp`` → ``s_<key>``) orders a partition. Entries are written in the same
+  transaction as the image, and removed with it.
+
+The pynamodb models are private: callers see only domain ``Image`` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from shared.data.base import ImageRepository
+from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
+from shared.domain.image import Image, ImageStatus, Location, LocationStatus, Visibility
+from shared.domain.listing import owner_partition, sort_values, visibility_partition
+from shared.resources import LIST_PARTITION_ATTR, SORT_KEYS, TableDef, index_name, sort_attr
+
+IMAGE_SK = "IMAGE"
+_PK_PREFIX = "IMG#"
+# Entry kinds (the suffix of an entry's sort key) and how each derives its partition from the image.
+_ENTRY_KINDS: dict[str, Callable[[Image], str | None]] = {
+    "o": lambda img: owner_partition(img.owner) if img.owner else None,
+    "v": lambda img: visibility_partition(img.visibility.value),
+}
+
+
+def image_pk(image_id: str) -> str:
+    """Partition key of everything stored about one image."""
+    return f"{_PK_PREFIX}{image_id}"
+
+
+class _LocationMap(MapAttribute[str, Any]):
+    store = UnicodeAttribute()
+    url = UnicodeAttribute()
+    status = UnicodeAttribute()
+    metadata = MapAttribute[str, Any](default=dict)  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class _Models:
+    # Built at run time from TableDef, so typed loosely; the mapping functions below are the typed boundary.
+    image: Any
+    entry: Any
+    indexes: dict[str, GlobalSecondaryIndex[Any]]
+
+
+def _build_models(table: TableDef, table_name: str, host: str | None, region: str) -> _Models:
+    """Create pynamodb model classes bound to one table and endpoint (pynamodb binds these per class)."""
+    meta_attrs = {"table_name": table_name, "host": host, "region": region, "billing_mode": "PAY_PER_REQUEST"}
+
+    class ImageItem(Model):
+        Meta = type("Meta", (), meta_attrs)  # type: ignore[assignment]
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        version = VersionAttribute()
+        id = UnicodeAttribute()
+        owner = UnicodeAttribute(null=True)
+        status = UnicodeAttribute()
+        name = UnicodeAttribute(null=True)
+        visibility = UnicodeAttribute()
+        protected = BooleanAttribute(default=False)
+        os_hidden = BooleanAttribute(default=False)
+        disk_format = UnicodeAttribute(null=True)
+        container_format = UnicodeAttribute(null=True)
+        min_ram = NumberAttribute(default=0)
+        min_disk = NumberAttribute(default=0)
+        size = NumberAttribute(null=True)
+        virtual_size = NumberAttribute(null=True)
+        checksum = UnicodeAttribute(null=True)
+        os_hash_algo = UnicodeAttribute(null=True)
+        os_hash_value = UnicodeAttribute(null=True)
+        tags = UnicodeSetAttribute(null=True)
+        props = MapAttribute[str, Any](null=True)  # type: ignore[no-untyped-call]
+        locations = ListAttribute(of=_LocationMap, null=True)
+        created_at = UTCDateTimeAttribute()
+        updated_at = UTCDateTimeAttribute()
+        deleted_at = UTCDateTimeAttribute(null=True)
+
+    entry_attrs: dict[str, Any] = {
+        "Meta": type("Meta", (), meta_attrs),
+        "pk": UnicodeAttribute(hash_key=True),
+        "sk": UnicodeAttribute(range_key=True),
+        LIST_PARTITION_ATTR: UnicodeAttribute(),
+    }
+    for key in SORT_KEYS:
+        entry_attrs[sort_attr(key)] = UnicodeAttribute(null=True)
+    for index in table.indexes:
+        index_cls = type(
+            f"Index_{index.name.replace('-', '_')}",
+            (GlobalSecondaryIndex,),
+            {
+                "Meta": type("Meta", (), {"index_name": index.name, "projection": KeysOnlyProjection()}),
+                index.partition_attr: UnicodeAttribute(hash_key=True),
+                index.sort_attr: UnicodeAttribute(range_key=True),
+            },
+        )
+        entry_attrs[_index_attr(index.name)] = index_cls()
+    entry_cls = type("ListEntryItem", (Model,), entry_attrs)
+    # The model class binds copies of its indexes; use those.
+    indexes = {index.name: getattr(entry_cls, _index_attr(index.name)) for index in table.indexes}
+    return _Models(image=ImageItem, entry=entry_cls, indexes=indexes)
+
+
+def _index_attr(name: str) -> str:
+    return f"idx_{name.replace('-', '_')}"
+
+
+class DynamoImageRepository(ImageRepository):
+    """Images in one DynamoDB table; see the module docstring for the item layout."""
+
+    def __init__(self, table: TableDef, table_name: str, region: str, endpoint_url: str | None = None) -> None:
+        self._table = table
+        self._table_name = table_name
+        self._region = region
+        self._endpoint_url = endpoint_url
+
+    @cached_property
+    def _models(self) -> _Models:
+        return _build_models(self._table, self._table_name, self._endpoint_url, self._region)
+
+    @property
+    def connection(self) -> Connection:
+        """The pynamodb connection of image items (transactions run on it)."""
+        connection: Connection = self._models.image._get_connection().connection
+        return connection
+
+    def botocore_clients(self) -> list[Any]:
+        """The botocore clients this repository calls DynamoDB through (to hook call and item counters on)."""
+        return [model._get_connection().connection.client for model in (self._models.image, self._models.entry)]
+
+    # -- hooks ------------------------------------------------------------------------------------
+
+    def _get(self, image_id: str) -> Image | None:
+        try:
+            item = self._models.image.get(image_pk(image_id), IMAGE_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _to_image(item)
+
+    def _add(self, image: Image) -> Image:
+        item = self._to_item(image, version=None)
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                tx.save(item, condition=self._models.image.pk.does_not_exist())
+                self._write_entries(tx, image)
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                raise DuplicateError(id=image.id) from exc
+            raise
+        return _to_image(item)
+
+    def _save(self, image: Image) -> Image:
+        item = self._to_item(image, version=image.version)
+        try:
+            with TransactWrite(connection=self.connection) as tx:
+                tx.save(item, condition=self._models.image.pk.exists())
+                self._write_entries(tx, image)
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                if self._get(image.id) is None:
+                    raise NotFoundError(kind="image", id=image.id) from exc
+                raise ConcurrentUpdateError(image_id=image.id) from exc
+            raise
+        return _to_image(item)
+
+    def _scan(
+        self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
+    ) -> Iterator[tuple[str, str]]:
+        index = self._models.indexes[index_name(sort_key)]
+        attr = getattr(self._models.entry, sort_attr(sort_key))
+        condition = None if after is None else (attr < after if descending else attr > after)
+        results = index.query(
+            partition,
+            range_key_condition=condition,
+            scan_index_forward=not descending,
+            page_size=page_size,
+        )
+        for entry in results:
+            yield getattr(entry, sort_attr(sort_key)), entry.pk[len(_PK_PREFIX) :]
+
+    def _get_many(self, image_ids: Sequence[str]) -> dict[str, Image]:
+        keys = [(image_pk(i), IMAGE_SK) for i in image_ids]
+        return {item.id: _to_image(item) for item in self._models.image.batch_get(keys)}
+
+    # -- mapping ----------------------------------------------------------------------------------
+
+    def _write_entries(self, tx: TransactWrite, image: Image) -> None:
+        values = sort_values(image)
+        for kind, partition_of in _ENTRY_KINDS.items():
+            partition = None if image.is_deleted() else partition_of(image)
+            entry = self._models.entry(image_pk(image.id), f"LIST#{kind}")
+            if partition is None:
+                tx.delete(entry)
+                continue
+            setattr(entry, LIST_PARTITION_ATTR, partition)
+            for key, value in values.items():
+                setattr(entry, sort_attr(key), value)
+            tx.save(entry)
+
+    def _to_item(self, image: Image, version: int | None) -> Any:
+        item = self._models.image(image_pk(image.id), IMAGE_SK)
+        if version is not None:
+            item.version = version
+        item.id = image.id
+        item.owner = image.owner
+        item.status = image.status.value
+        item.name = image.name
+        item.visibility = image.visibility.value
+        item.protected = image.protected
+        item.os_hidden = image.os_hidden
+        item.disk_format = image.disk_format
+        item.container_format = image.container_format
+        item.min_ram = image.min_ram
+        item.min_disk = image.min_disk
+        item.size = image.size
+        item.virtual_size = image.virtual_size
+        item.checksum = image.checksum
+        item.os_hash_algo = image.os_hash_algo
+        item.os_hash_value = image.os_hash_value
+        item.tags = set(image.tags) or None
+        item.props = dict(image.extra_properties) or None
+        item.locations = [
+            _LocationMap(store=loc.store, url=loc.url, status=loc.status.value, metadata=dict(loc.metadata))  # type: ignore[no-untyped-call]
+            for loc in image.locations
+        ] or None
+        item.created_at = image.created_at
+        item.updated_at = image.updated_at
+        item.deleted_at = image.deleted_at
+        return item
+
+
+def _to_image(item: Any) -> Image:
+    props = item.props.as_dict() if item.props is not None else {}
+    return Image(
+        id=item.id,
+        owner=item.owner,
+        status=ImageStatus(item.status),
+        name=item.name,
+        visibility=Visibility(item.visibility),
+        protected=bool(item.protected),
+        os_hidden=bool(item.os_hidden),
+        disk_format=item.disk_format,
+        container_format=item.container_format,
+        min_ram=int(item.min_ram),
+        min_disk=int(item.min_disk),
+        size=None if item.size is None else int(item.size),
+        virtual_size=None if item.virtual_size is None else int(item.virtual_size),
+        checksum=item.checksum,
+        os_hash_algo=item.os_hash_algo,
+        os_hash_value=item.os_hash_value,
+        tags=set(item.tags or ()),
+        extra_properties={str(k): str(v) for k, v in props.items()},
+        locations=[
+            Location(
+                store=loc.store,
+                url=loc.url,
+                status=LocationStatus(loc.status),
+                metadata={str(k): str(v) for k, v in (loc.metadata.as_dict() if loc.metadata else {}).items()},
+            )
+            for loc in item.locations or ()
+        ],
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        deleted_at=item.deleted_at,
+        version=int(item.version),
+    )
+
+
+def _condition_failed(exc: Exception) -> bool:
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)

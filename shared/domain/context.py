@@ -1,0 +1,34 @@
+"""The request context: who is calling, as Keystone's auth_token middleware would describe them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Identity and request metadata every controller call receives.
+
+    The fields mirror what keystonemiddleware puts in ``X-*`` headers, so the Keystone authenticator of a
+    later issue fills the same object the trusted-headers dev mode fills today.
+    """
+
+    request_id: str
+    project_id: str | None
+    user_id: str | None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    domain_id: str | None = None
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
+    system_scope: str | None = None
+    service_roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        """Glance's ``context_is_admin`` default: the ``admin`` role."""
+        return "admin" in self.roles
+
+    @property
+    def owner(self) -> str | None:
+        """The project that owns what this caller creates."""
+        return self.project_id

@@ -1,0 +1,325 @@
+"""The image aggregate: status table, store locations and the rules Glance's domain enforces."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from shared.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    ImmutablePropertyError,
+    InvalidInputError,
+    InvalidStatusTransitionError,
+    LimitExceededError,
+    ProtectedImageDeleteError,
+    ReadOnlyPropertyError,
+    ReservedPropertyError,
+)
+
+
+class ImageStatus(StrEnum):
+    """Glance's image statuses (``killed`` is kept for schema parity; nothing sets it)."""
+
+    QUEUED = "queued"
+    SAVING = "saving"
+    UPLOADING = "uploading"
+    IMPORTING = "importing"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    PENDING_DELETE = "pending_delete"
+    DELETED = "deleted"
+    KILLED = "killed"
+
+
+S = ImageStatus
+
+# From glance/domain Image.valid_state_targets: the only source of truth for status changes.
+VALID_TRANSITIONS: Mapping[ImageStatus, frozenset[ImageStatus]] = {
+    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
+    S.SAVING: frozenset({S.ACTIVE, S.KILLED, S.DELETED, S.QUEUED}),
+    S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
+    S.IMPORTING: frozenset({S.ACTIVE, S.DELETED, S.QUEUED}),
+    S.ACTIVE: frozenset({S.PENDING_DELETE, S.DELETED, S.DEACTIVATED}),
+    S.KILLED: frozenset({S.DELETED}),
+    S.PENDING_DELETE: frozenset({S.DELETED, S.ACTIVE}),
+    S.DELETED: frozenset(),
+    S.DEACTIVATED: frozenset({S.ACTIVE, S.DELETED}),
+}
+
+# Leaving these for a data-bearing status needs both formats set (Glance raises ValueError -> 400).
+_NEEDS_FORMATS_FROM = frozenset({S.QUEUED, S.UPLOADING})
+_NEEDS_FORMATS_TO = frozenset({S.SAVING, S.ACTIVE, S.IMPORTING})
+_FORMATS_MUTABLE_IN = frozenset({S.QUEUED, S.IMPORTING})
+
+
+class Visibility(StrEnum):
+    """Who may see an image."""
+
+    PUBLIC = "public"
+    COMMUNITY = "community"
+    SHARED = "shared"
+    PRIVATE = "private"
+
+
+class LocationStatus(StrEnum):
+    """Per-store replica status (Glance's image_locations.status plus replication states)."""
+
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    ACTIVE = "active"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+@dataclass
+class Location:
+    """One copy of the image's bytes in one store."""
+
+    store: str
+    url: str
+    status: LocationStatus = LocationStatus.ACTIVE
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+# Field names clients may not set (Glance's RequestDeserializer + ImageFactory lists).
+READ_ONLY_PROPERTIES = frozenset(
+    {
+        "created_at",
+        "updated_at",
+        "status",
+        "checksum",
+        "size",
+        "virtual_size",
+        "direct_url",
+        "self",
+        "file",
+        "schema",
+        "id",
+        "os_hash_algo",
+        "os_hash_value",
+    }
+)
+RESERVED_PROPERTIES = frozenset({"location", "deleted", "deleted_at"})
+RESERVED_NAMESPACE = "os_glance"
+# Properties the response never shows even if set internally.
+HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"})
+BASE_PROPERTIES = frozenset(
+    {
+        "checksum",
+        "created_at",
+        "container_format",
+        "disk_format",
+        "id",
+        "min_disk",
+        "min_ram",
+        "name",
+        "size",
+        "virtual_size",
+        "status",
+        "tags",
+        "owner",
+        "updated_at",
+        "visibility",
+        "protected",
+        "os_hidden",
+        "os_hash_algo",
+        "os_hash_value",
+        "locations",
+        "direct_url",
+        "self",
+        "file",
+        "schema",
+        "stores",
+    }
+)
+# The base properties a client may write through create or PATCH.
+WRITABLE_BASE_PROPERTIES = frozenset(
+    {"name", "visibility", "protected", "os_hidden", "owner", "container_format", "disk_format", "min_ram", "min_disk"}
+)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, truncated to microseconds as stored."""
+    return datetime.now(UTC)
+
+
+def check_extra_property_name(name: str) -> None:
+    """Reject reserved names and over-long keys, as Glance does on create and PATCH.
+
+    Raises:
+        ReadOnlyPropertyError: the name is a read-only base property.
+        ReservedPropertyError: the name is reserved or in the ``os_glance`` namespace.
+        InvalidInputError: the name is longer than 255 characters.
+    """
+    if name in READ_ONLY_PROPERTIES:
+        raise ReadOnlyPropertyError(name=name)
+    if name in RESERVED_PROPERTIES or name.startswith(RESERVED_NAMESPACE):
+        raise ReservedPropertyError(name=name)
+    if len(name) > 255:
+        raise InvalidInputError(detail="Custom property should not be greater than 255 characters.")
+
+
+@dataclass
+class ImageLimits:
+    """Per-image limits (Glance's image_property_quota / image_tag_quota)."""
+
+    max_properties: int = 128
+    max_tags: int = 128
+
+
+@dataclass
+class Image:
+    """A Glance image record; status changes only through the methods below."""
+
+    id: str
+    owner: str | None
+    status: ImageStatus = ImageStatus.QUEUED
+    name: str | None = None
+    visibility: Visibility = Visibility.SHARED
+    protected: bool = False
+    os_hidden: bool = False
+    disk_format: str | None = None
+    container_format: str | None = None
+    min_ram: int = 0
+    min_disk: int = 0
+    size: int | None = None
+    virtual_size: int | None = None
+    checksum: str | None = None
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    tags: set[str] = field(default_factory=set)
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    locations: list[Location] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+    # Optimistic-locking version as read from the repository (0 = never saved).
+    version: int = 0
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        owner: str | None,
+        image_id: str | None = None,
+        tags: Iterable[str] = (),
+        extra_properties: Mapping[str, str] | None = None,
+        limits: ImageLimits | None = None,
+        **attributes: object,
+    ) -> Image:
+        """Create a queued image, checking names and limits like Glance's ImageFactory.
+
+        Raises:
+            ReadOnlyPropertyError, ReservedPropertyError: a forbidden property was supplied.
+            LimitExceededError: too many properties or tags.
+        """
+        for key in attributes:
+            if key not in WRITABLE_BASE_PROPERTIES:
+                raise ReadOnlyPropertyError(name=key)
+        extras = dict(extra_properties or {})
+        for key in extras:
+            check_extra_property_name(key)
+        now = utcnow()
+        image = cls(
+            id=image_id or str(uuid.uuid4()),
+            owner=owner,
+            created_at=now,
+            updated_at=now,
+            tags=set(tags),
+            extra_properties=extras,
+        )
+        for key, value in attributes.items():
+            setattr(image, key, value)
+        image.check_limits(limits or ImageLimits())
+        image.check_invariants()
+        return image
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def transition(self, target: ImageStatus) -> None:
+        """Move to ``target`` if the transition table allows it.
+
+        Raises:
+            InvalidStatusTransitionError: the table has no (current, target) pair.
+            ConflictError: data-bearing status asked for without disk and container formats.
+        """
+        if target not in VALID_TRANSITIONS[self.status]:
+            raise InvalidStatusTransitionError(current=self.status.value, target=target.value)
+        if self.status in _NEEDS_FORMATS_FROM and target in _NEEDS_FORMATS_TO:
+            missing = [k for k in ("disk_format", "container_format") if not getattr(self, k)]
+            if missing:
+                raise ConflictError(detail=f"Properties {', '.join(missing)} must be set prior to saving data.")
+        if target is ImageStatus.QUEUED:
+            self.size = None
+            self.virtual_size = None
+        self.status = target
+
+    def deactivate(self) -> None:
+        """Block downloads of an active image; no-op when already deactivated."""
+        if self.status is ImageStatus.DEACTIVATED:
+            return
+        if self.status is not ImageStatus.ACTIVE:
+            raise ForbiddenError(detail=f"Not allowed to deactivate image in status '{self.status.value}'")
+        self.transition(ImageStatus.DEACTIVATED)
+
+    def reactivate(self) -> None:
+        """Make a deactivated image active again; no-op when already active."""
+        if self.status is ImageStatus.ACTIVE:
+            return
+        if self.status is not ImageStatus.DEACTIVATED:
+            raise ForbiddenError(detail=f"Not allowed to reactivate image in status '{self.status.value}'")
+        self.transition(ImageStatus.ACTIVE)
+
+    def delete(self) -> None:
+        """Mark the image deleted (its record stays as a tombstone so the id is never reused)."""
+        if self.protected:
+            raise ProtectedImageDeleteError(image_id=self.id)
+        self.transition(ImageStatus.DELETED)
+        self.deleted_at = utcnow()
+
+    # -- attributes -----------------------------------------------------------------------------
+
+    def set_attribute(self, name: str, value: object) -> None:
+        """Set a writable base attribute, enforcing Glance's per-status mutability."""
+        if name not in WRITABLE_BASE_PROPERTIES:
+            raise ReadOnlyPropertyError(name=name)
+        if name in ("disk_format", "container_format") and self.status not in _FORMATS_MUTABLE_IN:
+            raise ImmutablePropertyError(name=name)
+        setattr(self, name, value)
+        self.check_invariants()
+
+    def check_invariants(self) -> None:
+        """Values the schema allows but the domain refuses (Glance: negative min_ram/min_disk)."""
+        for name in ("min_ram", "min_disk"):
+            if getattr(self, name) < 0:
+                raise InvalidInputError(
+                    detail=f"Invalid value '{getattr(self, name)}' for parameter '{name}': Cannot be a negative value"
+                )
+        if not isinstance(self.visibility, Visibility):
+            self.visibility = Visibility(self.visibility)
+
+    def check_limits(self, limits: ImageLimits) -> None:
+        """Raise when the image carries more properties or tags than allowed."""
+        if len(self.extra_properties) > limits.max_properties:
+            raise LimitExceededError(what="image properties", limit=limits.max_properties)
+        if len(self.tags) > limits.max_tags:
+            raise LimitExceededError(what="image tags", limit=limits.max_tags)
+
+    def touch(self) -> None:
+        """Record a change."""
+        self.updated_at = utcnow()
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @property
+    def stores(self) -> list[str]:
+        """Ids of the stores holding a complete copy, in location order."""
+        return [loc.store for loc in self.locations if loc.status is LocationStatus.ACTIVE]
+
+    def is_deleted(self) -> bool:
+        """True for tombstones."""
+        return self.status is ImageStatus.DELETED

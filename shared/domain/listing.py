@@ -1,0 +1,396 @@
+"""Image listing semantics: query parsing, filters, visibility, sort encoding and list partitions.
+
+Pure functions only. The repositories turn a ``ListPlan`` into index queries; everything Glance decides
+about *which* images a caller sees and *in what order* lives here, so every backend agrees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shared.domain.context import RequestContext
+from shared.domain.errors import InvalidFilterError, InvalidInputError, InvalidSortKeyError
+from shared.domain.image import Image, ImageStatus, Visibility
+from shared.resources import SORT_KEYS
+
+DEFAULT_SORT_KEY = "created_at"
+DEFAULT_SORT_DIR = "desc"
+SORT_DIRS = ("asc", "desc")
+MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
+VISIBILITY_FILTERS = ("community", "public", "private", "shared", "all")
+# Attributes that take ``in:a,b`` / ``eq:a`` (Glance's _make_conditions_from_filters).
+IN_FILTER_ATTRS = ("name", "id", "status", "container_format", "disk_format")
+TIME_FILTER_ATTRS = ("created_at", "updated_at")
+TIME_OPERATORS = ("gt", "gte", "eq", "neq", "lt", "lte")
+# Other columns of Glance's images table: plain equality on their string form.
+EQUALITY_ATTRS = ("min_ram", "min_disk", "owner", "virtual_size", "size", "os_hash_algo", "checksum", "os_hash_value")
+# Parameters that are not filters.
+_CONTROL_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag"})
+
+# A separator below every printable character, so "a" < "a b" and ties fall to created_at, then id.
+_SEP = "\x00"
+
+
+def _time_key(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def sort_value(image: Image, key: str) -> str:
+    """The encoded, lexicographically ordered value of ``image`` for ``key`` (NULLs sort first, as in MySQL).
+
+    Glance appends ``created_at`` and ``id`` as tie-breakers in the same direction; the encoding carries them.
+    """
+    if key == "id":
+        return image.id
+    if key in TIME_FILTER_ATTRS:
+        primary = _time_key(getattr(image, key))
+    elif key == "size":
+        primary = "" if image.size is None else f"{image.size:020d}"
+    else:
+        raw = getattr(image, key)
+        primary = "" if raw is None else str(raw)
+    if key == "created_at":
+        return f"{primary}{_SEP}{image.id}"
+    return f"{primary}{_SEP}{_time_key(image.created_at)}{_SEP}{image.id}"
+
+
+def sort_values(image: Image) -> dict[str, str]:
+    """Encoded values of ``image`` for every supported sort key."""
+    return {key: sort_value(image, key) for key in SORT_KEYS}
+
+
+# -- list partitions ------------------------------------------------------------------------------
+
+
+def owner_partition(owner: str) -> str:
+    """The partition holding every image ``owner`` owns."""
+    return f"o#{owner}"
+
+
+def visibility_partition(visibility: str) -> str:
+    """The partition holding every image of one visibility."""
+    return f"v#{visibility}"
+
+
+def partitions_of(image: Image) -> list[str]:
+    """The list partitions an (undeleted) image belongs to."""
+    parts = [visibility_partition(image.visibility.value)]
+    if image.owner:
+        parts.append(owner_partition(image.owner))
+    return parts
+
+
+def can_see(ctx: RequestContext, image: Image) -> bool:
+    """Whether ``ctx`` may see ``image`` at all (show, marker, PATCH target)."""
+    if image.is_deleted():
+        return False
+    if ctx.is_admin:
+        return True
+    if image.owner is not None and image.owner == ctx.owner:
+        return True
+    return image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY)
+
+
+# -- sorting --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    """Sort keys and directions, one direction per key."""
+
+    keys: tuple[str, ...] = (DEFAULT_SORT_KEY,)
+    dirs: tuple[str, ...] = (DEFAULT_SORT_DIR,)
+
+    @property
+    def key(self) -> str:
+        """The key the index orders by."""
+        return self.keys[0]
+
+    @property
+    def descending(self) -> bool:
+        """Direction of the primary key."""
+        return self.dirs[0] == "desc"
+
+
+def _check_sort_key(key: str) -> str:
+    if key not in SORT_KEYS:
+        raise InvalidSortKeyError(key=key, available=", ".join(SORT_KEYS))
+    return key
+
+
+def _check_sort_dir(direction: str) -> str:
+    if direction not in SORT_DIRS:
+        raise InvalidInputError(f"Invalid sort direction: {direction}")
+    return direction
+
+
+def parse_sort(params: Sequence[tuple[str, str]]) -> SortSpec:
+    """Parse both Glance sort syntaxes: ``sort=name:asc,size`` or repeated ``sort_key``/``sort_dir``."""
+    names = {name for name, _ in params}
+    sort_params = [value for name, value in params if name == "sort"]
+    if sort_params:
+        if "sort_key" in names or "sort_dir" in names:
+            raise InvalidInputError("Old and new sorting syntax cannot be combined")
+        keys: list[str] = []
+        dirs: list[str] = []
+        for item in sort_params[-1].strip().split(","):
+            key, _, direction = item.partition(":")
+            keys.append(_check_sort_key(key.strip()))
+            dirs.append(_check_sort_dir(direction.strip() or DEFAULT_SORT_DIR))
+        return SortSpec(tuple(keys), tuple(dirs))
+    keys = [_check_sort_key(v.strip()) for n, v in params if n == "sort_key"]
+    dirs = [_check_sort_dir(v.strip()) for n, v in params if n == "sort_dir"]
+    if len(dirs) > 1 and len(dirs) != len(keys):
+        raise InvalidInputError("Number of sort dirs does not match the number of sort keys")
+    keys = keys or [DEFAULT_SORT_KEY]
+    dirs = dirs or [DEFAULT_SORT_DIR]
+    if len(dirs) == 1:
+        dirs = dirs * len(keys)
+    return SortSpec(tuple(keys), tuple(dirs))
+
+
+# -- filters --------------------------------------------------------------------------------------
+
+
+_QUOTED_ITEM = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)",?|([^,]+),?|,')
+
+
+def _split_in_values(name: str, value: str) -> frozenset[str]:
+    """Split an ``in:`` list on commas; double quotes protect commas (API-WG filtering guideline)."""
+    quote_open = False
+    for i, char in enumerate(value):
+        if char != '"' or (i and value[i - 1] == "\\"):
+            continue
+        if not quote_open and i and value[i - 1] != ",":
+            raise InvalidFilterError(name=name, value=value, detail="no comma before opening quotation mark")
+        if quote_open and i + 1 != len(value) and value[i + 1] != ",":
+            raise InvalidFilterError(name=name, value=value, detail="no comma after closing quotation mark")
+        quote_open = not quote_open
+    if quote_open:
+        raise InvalidFilterError(name=name, value=value, detail="the quote is not closed")
+    return frozenset(quoted or plain for quoted, plain in _QUOTED_ITEM.findall(value))
+
+
+def _parse_time(name: str, text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidFilterError(name=name, value=text, detail="use ISO 8601 date-time notation") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _split_operator(name: str, expression: str) -> tuple[str, str]:
+    """Split ``op:value``; an ISO 8601 time alone means ``eq`` (its colons are not an operator)."""
+    op, sep, rest = expression.partition(":")
+    if not sep:
+        return "eq", expression
+    if name in TIME_FILTER_ATTRS:
+        try:
+            _parse_time(name, expression)
+        except InvalidFilterError:
+            return op, rest
+        return "eq", expression
+    return op, rest
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise InvalidFilterError(name=name, value=value, detail="valid values are 'true' or 'false'")
+    return value.lower() == "true"
+
+
+def _parse_int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        detail = "unable to filter on a range with a non-numeric value"
+        raise InvalidFilterError(name=name, value=value, detail=detail) from None
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """Every filter of ``GET /v2/images``; ``matches`` applies them all (AND)."""
+
+    one_of: dict[str, frozenset[str]] = field(default_factory=dict)
+    times: tuple[tuple[str, str, datetime], ...] = ()
+    equals: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    size_min: int | None = None
+    size_max: int | None = None
+    protected: bool | None = None
+    os_hidden: bool = False
+    visibility: str | None = None
+    member_status: str = "accepted"
+
+    def matches(self, image: Image) -> bool:
+        """Whether ``image`` passes every filter (visibility rules are applied separately)."""
+        checks = (
+            all(_text(getattr(image, attr)) in allowed for attr, allowed in self.one_of.items()),
+            all(_compare(getattr(image, attr), op, when) for attr, op, when in self.times),
+            all(_text(getattr(image, attr)) == value for attr, value in self.equals.items()),
+            all(image.extra_properties.get(k) == v for k, v in self.properties.items()),
+            all(tag in image.tags for tag in self.tags),
+            self.size_min is None or (image.size is not None and image.size >= self.size_min),
+            self.size_max is None or (image.size is not None and image.size <= self.size_max),
+            self.protected is None or image.protected is self.protected,
+            image.os_hidden is self.os_hidden,
+            image.status is not ImageStatus.KILLED,
+        )
+        return all(checks)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _compare(value: datetime, op: str, threshold: datetime) -> bool:
+    results = {
+        "gt": value > threshold,
+        "gte": value >= threshold,
+        "eq": value == threshold,
+        "neq": value != threshold,
+        "lt": value < threshold,
+        "lte": value <= threshold,
+    }
+    return results[op]
+
+
+def _parse_member_status(name: str, value: str) -> str:
+    if value not in MEMBER_STATUSES:
+        raise InvalidInputError(f"Invalid status: {value}")
+    return value
+
+
+def _parse_visibility(name: str, value: str) -> str:
+    if value not in VISIBILITY_FILTERS:
+        raise InvalidInputError(f"Invalid visibility value: {value}")
+    return value
+
+
+def _parse_in(name: str, value: str) -> frozenset[str]:
+    op, rest = _split_operator(name, value)
+    if op == "in":
+        return _split_in_values(name, rest)
+    if op == "eq":
+        return frozenset({rest})
+    raise InvalidFilterError(name=name, value=value, detail=f"unable to filter by unknown operator '{op}'")
+
+
+def _parse_time_filter(name: str, value: str) -> tuple[str, str, datetime]:
+    op, rest = _split_operator(name, value)
+    if op not in TIME_OPERATORS:
+        raise InvalidFilterError(name=name, value=value, detail="unable to filter on a unknown operator")
+    return name, op, _parse_time(name, rest)
+
+
+# Single-valued options of ListFilters and the parser of each.
+_OPTION_PARSERS: dict[str, Callable[[str, str], object]] = {
+    "member_status": _parse_member_status,
+    "visibility": _parse_visibility,
+    "size_min": _parse_int,
+    "size_max": _parse_int,
+    "protected": _parse_bool,
+    "os_hidden": _parse_bool,
+}
+
+
+def parse_filters(params: Iterable[tuple[str, str]]) -> ListFilters:
+    """Turn the query parameters of ``GET /v2/images`` into filters, rejecting what Glance rejects (400)."""
+    one_of: dict[str, frozenset[str]] = {}
+    times: list[tuple[str, str, datetime]] = []
+    equals: dict[str, str] = {}
+    properties: dict[str, str] = {}
+    tags: list[str] = []
+    options: dict[str, object] = {}
+    for name, value in params:
+        if name == "changes-since":
+            raise InvalidInputError('The "changes-since" filter is no longer available on v2.')
+        if name == "tag":
+            tags.append(value.strip())
+        elif name in _OPTION_PARSERS:
+            options[name] = _OPTION_PARSERS[name](name, value)
+        elif name in _CONTROL_PARAMS:
+            continue
+        elif name in IN_FILTER_ATTRS:
+            one_of[name] = _parse_in(name, value)
+        elif name in TIME_FILTER_ATTRS:
+            times.append(_parse_time_filter(name, value))
+        elif name in EQUALITY_ATTRS:
+            equals[name] = value
+        else:
+            properties[name] = value
+    return ListFilters(
+        one_of=one_of,
+        times=tuple(times),
+        equals=equals,
+        properties=properties,
+        tags=tuple(tags),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# -- the plan handed to a repository --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """Which partitions to merge, in what order, from where, and what to keep."""
+
+    ctx: RequestContext
+    filters: ListFilters
+    sort: SortSpec
+    partitions: tuple[str, ...]
+    limit: int
+    budget: int
+    after: str | None = None
+
+    def keeps(self, image: Image) -> bool:
+        """Visibility rules of Glance's image list, then the filters."""
+        return _listable(self.ctx, self.filters.visibility, image) and self.filters.matches(image)
+
+
+def _listable(ctx: RequestContext, visibility: str | None, image: Image) -> bool:
+    if image.is_deleted():
+        return False
+    own = image.owner is not None and image.owner == ctx.owner
+    vis = image.visibility
+    if visibility not in (None, "all") and vis.value != visibility:
+        return False
+    if visibility is None and vis is Visibility.COMMUNITY and not own:
+        # Without a visibility filter, only the caller's own community images are listed.
+        return False
+    if ctx.is_admin:
+        return True
+    return own or vis in (Visibility.PUBLIC, Visibility.COMMUNITY)
+
+
+def plan_partitions(ctx: RequestContext, filters: ListFilters) -> tuple[str, ...]:
+    """The smallest set of partitions whose union holds every image the caller may list with these filters."""
+    vis = filters.visibility
+    every_vis = tuple(v.value for v in Visibility)
+    if ctx.is_admin:
+        owner = filters.equals.get("owner")
+        if owner is not None:
+            return (owner_partition(owner),)
+        if vis is None:
+            others = tuple(visibility_partition(v) for v in every_vis if v != Visibility.COMMUNITY.value)
+            return others + ((owner_partition(ctx.owner),) if ctx.owner else ())
+        if vis == "all":
+            return tuple(visibility_partition(v) for v in every_vis)
+        return (visibility_partition(vis),)
+    own = (owner_partition(ctx.owner),) if ctx.owner else ()
+    if vis in ("public", "community"):
+        return (visibility_partition(vis),)
+    if vis in ("shared", "private"):
+        return own
+    if vis == "all":
+        return own + (visibility_partition("public"), visibility_partition("community"))
+    return own + (visibility_partition("public"),)
