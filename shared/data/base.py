@@ -66,6 +66,9 @@ class ImageRepository(ABC):
 
     def list(self, plan: ListPlan) -> ListPage:
         """The page of images ``plan`` asks for, in its order."""
+        if plan.limit <= 0:
+            # Glance answers limit=0 with an empty page and no next link.
+            return ListPage([], None)
         # One index page per partition usually fills a page: ask for limit + 1 entries to learn if more follow.
         page_size = min(plan.limit + 1, MAX_QUERY_PAGE)
         streams = [self._scan(p, plan.sort.key, plan.sort.descending, plan.after, page_size) for p in plan.partitions]

@@ -14,7 +14,7 @@ The pynamodb models are private: callers see only domain ``Image`` objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -211,17 +211,41 @@ class DynamoImageRepository(ImageRepository):
     # -- mapping ----------------------------------------------------------------------------------
 
     def _write_entries(self, tx: TransactWrite, image: Image) -> None:
+        for entry, keep in self._entries(image):
+            if keep:
+                tx.save(entry)
+            else:
+                tx.delete(entry)
+
+    def _entries(self, image: Image) -> Iterator[tuple[Any, bool]]:
+        """The image's list entries, each with whether it should exist (False: delete it)."""
         values = sort_values(image)
         for kind, partition_of in _ENTRY_KINDS.items():
             partition = None if image.is_deleted() else partition_of(image)
             entry = self._models.entry(image_pk(image.id), f"LIST#{kind}")
-            if partition is None:
-                tx.delete(entry)
-                continue
-            setattr(entry, LIST_PARTITION_ATTR, partition)
-            for key, value in values.items():
-                setattr(entry, sort_attr(key), value)
-            tx.save(entry)
+            if partition is not None:
+                setattr(entry, LIST_PARTITION_ATTR, partition)
+                for key, value in values.items():
+                    setattr(entry, sort_attr(key), value)
+            yield entry, partition is not None
+
+    def import_images(self, images: Iterable[Image]) -> int:
+        """Write new images with batched, unconditional writes (seeding a table or migrating from Glance).
+
+        Unlike ``add`` this neither checks for existing ids nor is atomic per image; use it only on ids known
+        to be unused. Returns the number of images written.
+        """
+        count = 0
+        with self._models.image.batch_write() as images_batch, self._models.entry.batch_write() as entries_batch:
+            for image in images:
+                item = self._to_item(image, version=None)
+                item.version = 1
+                images_batch.save(item)
+                for entry, keep in self._entries(image):
+                    if keep:
+                        entries_batch.save(entry)
+                count += 1
+        return count
 
     def _to_item(self, image: Image, version: int | None) -> Any:
         item = self._models.image(image_pk(image.id), IMAGE_SK)

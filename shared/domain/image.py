@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from shared.domain.errors import (
-    ConflictError,
     ForbiddenError,
     ImmutablePropertyError,
     InvalidInputError,
@@ -245,14 +244,14 @@ class Image:
 
         Raises:
             InvalidStatusTransitionError: the table has no (current, target) pair.
-            ConflictError: data-bearing status asked for without disk and container formats.
+            InvalidInputError: data-bearing status asked for without disk and container formats.
         """
         if target not in VALID_TRANSITIONS[self.status]:
             raise InvalidStatusTransitionError(current=self.status.value, target=target.value)
         if self.status in _NEEDS_FORMATS_FROM and target in _NEEDS_FORMATS_TO:
             missing = [k for k in ("disk_format", "container_format") if not getattr(self, k)]
             if missing:
-                raise ConflictError(detail=f"Properties {', '.join(missing)} must be set prior to saving data.")
+                raise InvalidInputError(f"Properties {', '.join(missing)} must be set prior to saving data.")
         if target is ImageStatus.QUEUED:
             self.size = None
             self.virtual_size = None

@@ -27,8 +27,8 @@ TIME_FILTER_ATTRS = ("created_at", "updated_at")
 TIME_OPERATORS = ("gt", "gte", "eq", "neq", "lt", "lte")
 # Other columns of Glance's images table: plain equality on their string form.
 EQUALITY_ATTRS = ("min_ram", "min_disk", "owner", "virtual_size", "size", "os_hash_algo", "checksum", "os_hash_value")
-# Parameters that are not filters.
-_CONTROL_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag"})
+# Parameters that are not filters ("deleted" is ignored: Glance overwrites it with deleted=False).
+_CONTROL_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag", "deleted"})
 
 # A separator below every printable character, so "a" < "a b" and ties fall to created_at, then id.
 _SEP = "\x00"
@@ -187,19 +187,20 @@ def _split_operator(name: str, expression: str) -> tuple[str, str]:
     op, sep, rest = expression.partition(":")
     if not sep:
         return "eq", expression
-    if name in TIME_FILTER_ATTRS:
-        try:
-            _parse_time(name, expression)
-        except InvalidFilterError:
-            return op, rest
-        return "eq", expression
-    return op, rest
+    # Glance's split_filter_op tries this for every attribute, so name=2024-01-01T10:00:00 is an equality.
+    try:
+        _parse_time(name, expression)
+    except InvalidFilterError:
+        return op, rest
+    return "eq", expression
 
 
 def _parse_bool(name: str, value: str) -> bool:
-    if value.lower() not in ("true", "false"):
+    # Glance lower-cases os_hidden but compares protected as given ("True" is a 400).
+    candidate = value.lower() if name == "os_hidden" else value
+    if candidate not in ("true", "false"):
         raise InvalidFilterError(name=name, value=value, detail="valid values are 'true' or 'false'")
-    return value.lower() == "true"
+    return candidate == "true"
 
 
 def _parse_int(name: str, value: str) -> int:

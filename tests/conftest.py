@@ -1,0 +1,72 @@
+"""Fixtures every test folder may use.
+
+- ``moto_endpoint`` (session): a moto server on 127.0.0.1 at a free port, started on first use; while it runs,
+  the environment holds fake AWS credentials (``testing``) and ``AWS_DEFAULT_REGION`` = ``AWS_REGION``, so no test
+  can reach a real account. Pass the URL as ``endpoint_url`` (boto3) or ``host`` (pynamodb ``Meta``).
+- ``moto_reset`` (function): wipes all moto state before the test (``POST /moto-api/reset``). Request it in every
+  test that creates resources, so tests do not see each other's tables, buckets or queues.
+- ``aws_client`` (function): ``aws_client("sqs")`` makes a boto3 client for the moto server and closes it after
+  the test (an unclosed client leaves a socket whose ResourceWarning fails the run: ``filterwarnings = error``).
+
+moto keeps state per process, so a ``DevStack`` or ``mock_aws`` in the same process shares it with this server.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+AWS_REGION = "us-east-1"
+FAKE_CREDENTIALS = "testing"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """URL of a moto server for the whole session, with fake credentials in the environment."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", FAKE_CREDENTIALS)
+        env.setenv("AWS_SECRET_ACCESS_KEY", FAKE_CREDENTIALS)
+        env.delenv("AWS_SESSION_TOKEN", raising=False)
+        env.delenv("AWS_PROFILE", raising=False)
+        env.setenv("AWS_DEFAULT_REGION", AWS_REGION)
+        # werkzeug logs every request at INFO, which floods the captured log of a failing test.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # ThreadedMotoServer listens on 0.0.0.0 unless told otherwise.
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def moto_reset(moto_endpoint: str) -> str:
+    """The moto endpoint, emptied of every resource; returns the endpoint URL."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+    return moto_endpoint
+
+
+@pytest.fixture
+def aws_client(moto_endpoint: str) -> Iterator[Callable[[str], Any]]:
+    """A factory of boto3 clients bound to the moto server; every client is closed after the test."""
+    session = boto3.session.Session(region_name=AWS_REGION)
+    made: list[Any] = []
+
+    def make(service: str) -> Any:
+        client = session.client(service, endpoint_url=moto_endpoint, region_name=AWS_REGION)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
