@@ -8,9 +8,10 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ REQUEST_ID_HEADER = "x-openstack-request-id"
 # /v2.0/ ... /v2.N/ reach the same API as /v2/ (Glance's version negotiation).
 _VERSIONED_PREFIX = re.compile(r"^/v2\.\d+(?=/|$)")
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+_ROUTERS: tuple[APIRouter, ...] = (versions.router, schemas.router, images.router)
 
 
 class RequestContextMiddleware:
@@ -104,11 +106,24 @@ async def _on_glance_error(request: Request, exc: Exception) -> Response:
     return _error_response(request, status_for(exc), exc.message, headers)
 
 
+def _allowed_methods(path: str) -> str:
+    """Every method some route serves at ``path`` (Starlette's own 405 names only the first route's)."""
+    methods: set[str] = set()
+    for router in _ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.path_regex.match(path):
+                methods.update(route.methods or ())
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = HTTPStatus(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else status.description
-    return _error_response(request, status, message, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status is HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = _allowed_methods(request.scope["path"])
+    return _error_response(request, status, message, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -131,7 +146,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
-    for router in (versions.router, schemas.router, images.router):
+    for router in _ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -101,13 +101,12 @@ def parse_changes(content_type: str | None, body: Any, settings: Settings) -> li
         path = decode_pointer(pointer)
         if len(path) != _PATH_DEPTHS.get(path[0], {}).get(op, 1):
             raise InvalidInputError(f"Invalid JSON pointer for this resource: '/{'/'.join(path)}'")
+        # Glance's order: a missing value (400) is reported before a read-only or reserved path (403).
+        if op != "remove" and "value" not in raw:
+            raise InvalidInputError(f'Operation "{op}" requires a member named "value".')
         check_extra_property_name(path[0])
-        value = None
-        if op != "remove":
-            if "value" not in raw:
-                raise InvalidInputError(f'Operation "{op}" requires a member named "value".')
-            value = raw["value"]
-            if len(path) == 1:
-                validate_image_fields({path[0]: value}, settings)
+        value = None if op == "remove" else raw["value"]
+        if op != "remove" and len(path) == 1:
+            validate_image_fields({path[0]: value}, settings)
         changes.append(Change(op, path, value, strict_add=dialect == PATCH_V20))
     return changes

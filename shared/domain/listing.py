@@ -27,11 +27,17 @@ TIME_FILTER_ATTRS = ("created_at", "updated_at")
 TIME_OPERATORS = ("gt", "gte", "eq", "neq", "lt", "lte")
 # Other columns of Glance's images table: plain equality on their string form.
 EQUALITY_ATTRS = ("min_ram", "min_disk", "owner", "virtual_size", "size", "os_hash_algo", "checksum", "os_hash_value")
+# Numeric columns that take <column>_min / <column>_max range filters.
+RANGE_FILTERS = frozenset(
+    f"{col}_{side}" for col in ("size", "virtual_size", "min_ram", "min_disk") for side in ("min", "max")
+)
 # Parameters that are not filters ("deleted" is ignored: Glance overwrites it with deleted=False).
 _CONTROL_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag", "deleted"})
 
 # A separator below every printable character, so "a" < "a b" and ties fall to created_at, then id.
 _SEP = "\x00"
+# Prefix of every non-NULL text value, so NULL < "" < "a" (MySQL puts NULL before the empty string).
+_NOT_NULL = "\x01"
 
 
 def _time_key(value: datetime) -> str:
@@ -51,7 +57,7 @@ def sort_value(image: Image, key: str) -> str:
         primary = "" if image.size is None else f"{image.size:020d}"
     else:
         raw = getattr(image, key)
-        primary = "" if raw is None else str(raw)
+        primary = "" if raw is None else _NOT_NULL + str(raw)
     if key == "created_at":
         return f"{primary}{_SEP}{image.id}"
     return f"{primary}{_SEP}{_time_key(image.created_at)}{_SEP}{image.id}"
@@ -220,8 +226,8 @@ class ListFilters:
     equals: dict[str, str] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
-    size_min: int | None = None
-    size_max: int | None = None
+    # (attribute, "min" | "max", bound): Glance's <column>_min / <column>_max on numeric columns.
+    bounds: tuple[tuple[str, str, int], ...] = ()
     protected: bool | None = None
     os_hidden: bool = False
     visibility: str | None = None
@@ -235,13 +241,27 @@ class ListFilters:
             all(_text(getattr(image, attr)) == value for attr, value in self.equals.items()),
             all(image.extra_properties.get(k) == v for k, v in self.properties.items()),
             all(tag in image.tags for tag in self.tags),
-            self.size_min is None or (image.size is not None and image.size >= self.size_min),
-            self.size_max is None or (image.size is not None and image.size <= self.size_max),
+            all(_within(getattr(image, attr), side, bound) for attr, side, bound in self.bounds),
             self.protected is None or image.protected is self.protected,
             image.os_hidden is self.os_hidden,
             image.status is not ImageStatus.KILLED,
         )
         return all(checks)
+
+    @property
+    def size_min(self) -> int | None:
+        """The ``size_min`` bound, if given."""
+        return next((b for a, side, b in self.bounds if a == "size" and side == "min"), None)
+
+    @property
+    def size_max(self) -> int | None:
+        """The ``size_max`` bound, if given."""
+        return next((b for a, side, b in self.bounds if a == "size" and side == "max"), None)
+
+
+def _within(value: int | None, side: str, bound: int) -> bool:
+    # A NULL column never satisfies a range (SQL semantics).
+    return value is not None and (value >= bound if side == "min" else value <= bound)
 
 
 def _text(value: object) -> str | None:
@@ -296,8 +316,6 @@ def _parse_time_filter(name: str, value: str) -> tuple[str, str, datetime]:
 _OPTION_PARSERS: dict[str, Callable[[str, str], object]] = {
     "member_status": _parse_member_status,
     "visibility": _parse_visibility,
-    "size_min": _parse_int,
-    "size_max": _parse_int,
     "protected": _parse_bool,
     "os_hidden": _parse_bool,
 }
@@ -311,6 +329,7 @@ def parse_filters(params: Iterable[tuple[str, str]]) -> ListFilters:
     properties: dict[str, str] = {}
     tags: list[str] = []
     options: dict[str, object] = {}
+    bounds: list[tuple[str, str, int]] = []
     for name, value in params:
         if name == "changes-since":
             raise InvalidInputError('The "changes-since" filter is no longer available on v2.')
@@ -320,6 +339,9 @@ def parse_filters(params: Iterable[tuple[str, str]]) -> ListFilters:
             options[name] = _OPTION_PARSERS[name](name, value)
         elif name in _CONTROL_PARAMS:
             continue
+        elif name in RANGE_FILTERS:
+            attr, _, side = name.rpartition("_")
+            bounds.append((attr, side, _parse_int(name, value)))
         elif name in IN_FILTER_ATTRS:
             one_of[name] = _parse_in(name, value)
         elif name in TIME_FILTER_ATTRS:
@@ -334,6 +356,7 @@ def parse_filters(params: Iterable[tuple[str, str]]) -> ListFilters:
         equals=equals,
         properties=properties,
         tags=tuple(tags),
+        bounds=tuple(bounds),
         **options,  # type: ignore[arg-type]
     )
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.deps import ContextDep, ImagesDep, JsonBody
+from functions.api.deps import ContextDep, ImagesDep, JsonBody, PatchBody
 from functions.api.patch import parse_changes
 from functions.api.wire import image_view
 
@@ -45,7 +45,7 @@ def show_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> dict[str, A
 
 
 @router.patch("/{image_id}")
-def update_image(request: Request, image_id: str, ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResponse:
+def update_image(request: Request, image_id: str, ctx: ContextDep, images: ImagesDep, body: PatchBody) -> JSONResponse:
     """Apply a JSON patch in either of Glance's patch media types."""
     changes = parse_changes(request.headers.get("content-type"), body, images.settings)
     return JSONResponse(image_view(images.update(ctx, image_id, changes)))
