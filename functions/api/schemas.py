@@ -6,6 +6,7 @@ what clients download and what the server enforces cannot drift apart.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from shared.config import Settings
@@ -21,8 +22,10 @@ def _ro(schema: Schema) -> Schema:
     return {**schema, "readOnly": True}
 
 
+@lru_cache(maxsize=4)
 def image_properties(settings: Settings) -> dict[str, Schema]:
-    """The base properties of an image, with the configured disk and container formats."""
+    """The base properties of an image, with the configured disk and container formats (built once per settings;
+    callers must not mutate the result)."""
     nullable_str: Schema = {"type": ["null", "string"]}
     return {
         "id": {"type": "string", "pattern": UUID_PATTERN, "description": "Image identifier (UUID)"},
