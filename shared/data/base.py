@@ -76,21 +76,30 @@ class ImageRepository(ABC):
         candidates = _unique_ids(merged)
         kept: list[Image] = []
         scanned = 0
-        last_scanned: str | None = None
         budget = max(plan.budget, plan.limit)
+        # The first batch is exactly what a page needs when nothing is filtered out; once a filter has
+        # discarded candidates, later batches are full-size, so a sparse filter costs few round trips.
+        want = plan.limit
+        unread_in_batch = False
+        last_scanned: str | None = None
         while len(kept) < plan.limit and scanned < budget:
-            want = min(MAX_BATCH, plan.limit - len(kept), budget - scanned)
-            batch = list(itertools.islice(candidates, want))
+            batch = list(itertools.islice(candidates, min(want, MAX_BATCH, budget - scanned)))
             if not batch:
                 return ListPage(kept, None)
             found = self._get_many(batch)
             scanned += len(batch)
-            last_scanned = batch[-1]
-            kept.extend(img for img_id in batch if (img := found.get(img_id)) is not None and plan.keeps(img))
-        more = next(candidates, None) is not None
-        if not more:
-            return ListPage(kept, None)
-        return ListPage(kept, kept[-1].id if len(kept) == plan.limit else last_scanned)
+            for position, image_id in enumerate(batch):
+                last_scanned = image_id
+                image = found.get(image_id)
+                if image is not None and plan.keeps(image):
+                    kept.append(image)
+                    if len(kept) == plan.limit:
+                        # Candidates after this one in the batch are read again by the next page.
+                        unread_in_batch = position < len(batch) - 1
+                        break
+            want = MAX_BATCH
+        more = unread_in_batch or next(candidates, None) is not None
+        return ListPage(kept, last_scanned if more else None)
 
     # -- backend hooks ----------------------------------------------------------------------------
 
