@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from functions.api.errors import error_body, status_for
+from functions.api.errors import error_body, error_text, status_for, wants_json
 from functions.api.routers import images, schemas, versions
 from functions.api.schemas import all_schemas
 from shared.bootstrap import Container
@@ -27,6 +27,7 @@ REQUEST_ID_HEADER = "x-openstack-request-id"
 # /v2.0/ ... /v2.N/ reach the same API as /v2/ (Glance's version negotiation).
 _VERSIONED_PREFIX = re.compile(r"^/v2\.\d+(?=/|$)")
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+_BODY_TOLERATED_PATHS = frozenset({"/v2/images", "/v2/images/"})
 _ROUTERS: tuple[APIRouter, ...] = (versions.router, schemas.router, images.router)
 
 
@@ -56,9 +57,10 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if scope["method"] in _BODYLESS_METHODS and _content_length(scope) > 0:
-            body = error_body(HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
-            await JSONResponse(body, status_code=400)(scope, receive, send_with_id)
+        if _rejects_body(scope):
+            accept = _header(scope, b"accept")
+            response = _error_response(accept, HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
+            await response(scope, receive, send_with_id)
         else:
             await self.app(scope, receive, send_with_id)
         self.logger.info(
@@ -73,29 +75,29 @@ class RequestContextMiddleware:
         )
 
 
-def _content_length(scope: Scope) -> int:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
-def _wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return not accept or "json" in accept or "*/*" in accept
+def _rejects_body(scope: Scope) -> bool:
+    """Glance's body_reject: a body on GET/HEAD/DELETE is 400, except on the image list (Glance serves it)."""
+    if scope["method"] not in _BODYLESS_METHODS or scope["path"] in _BODY_TOLERATED_PATHS:
+        return False
+    try:
+        return int(_header(scope, b"content-length") or 0) > 0
+    except ValueError:
+        return False
 
 
 def _error_response(
-    request: Request, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    accept: str | None, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    if _wants_json(request):
+    if wants_json(accept):
         return JSONResponse(error_body(status, message), status_code=status.value, headers=headers)
-    return PlainTextResponse(
-        f"{status.value} {status.phrase}\n\n{message}\n", status_code=status.value, headers=headers
-    )
+    return PlainTextResponse(error_text(status, message), status_code=status.value, headers=headers)
 
 
 async def _on_glance_error(request: Request, exc: Exception) -> Response:
@@ -103,7 +105,7 @@ async def _on_glance_error(request: Request, exc: Exception) -> Response:
     headers = None
     if isinstance(exc, UnsupportedMediaTypeError):
         headers = {"Accept-Patch": ", ".join(sorted(exc.allowed))}
-    return _error_response(request, status_for(exc), exc.message, headers)
+    return _error_response(request.headers.get("accept"), status_for(exc), exc.message, headers)
 
 
 def _allowed_methods(path: str) -> str:
@@ -123,17 +125,17 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if status is HTTPStatus.METHOD_NOT_ALLOWED:
         headers["Allow"] = _allowed_methods(request.scope["path"])
-    return _error_response(request, status, message, headers)
+    return _error_response(request.headers.get("accept"), status, message, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
-    return _error_response(request, HTTPStatus.BAD_REQUEST, str(exc))
+    return _error_response(request.headers.get("accept"), HTTPStatus.BAD_REQUEST, str(exc))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     get_logger().exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-    return _error_response(request, HTTPStatus.INTERNAL_SERVER_ERROR, "The server has either erred or is incapable "
-                           "of performing the requested operation.")  # fmt: skip
+    message = "The server has either erred or is incapable of performing the requested operation."
+    return _error_response(request.headers.get("accept"), HTTPStatus.INTERNAL_SERVER_ERROR, message)
 
 
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:

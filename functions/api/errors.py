@@ -30,3 +30,39 @@ def status_for(error: e.GlanceError) -> HTTPStatus:
 def error_body(status: HTTPStatus, message: str) -> dict[str, str]:
     """webob's JSON error shape, which Glance returns when the client accepts JSON."""
     return {"message": message, "code": f"{status.value} {status.phrase}", "title": status.phrase}
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """The q-value ``accept`` gives ``media_type`` (exact match beats ``type/*`` beats ``*/*``)."""
+    kind = media_type.split("/", 1)[0]
+    best: tuple[int, float] = (-1, 0.0)
+    for part in accept.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        specificity = {media_type: 2, f"{kind}/*": 1, "*/*": 0}.get(name.lower(), -1)
+        if specificity > best[0]:
+            best = (specificity, q)
+    return best[1]
+
+
+def wants_json(accept: str | None) -> bool:
+    """Whether an error should be JSON: only when JSON is preferred to HTML, as webob decides for Glance.
+
+    Glance's errors offer text/html first, so ``*/*`` or no Accept gets text (python-glanceclient sends ``*/*``
+    and parses the text); openstacksdk and Tempest ask for ``application/json`` and get the JSON shape.
+    """
+    if not accept:
+        return False
+    return _quality(accept, "application/json") > _quality(accept, "text/html")
+
+
+def error_text(status: HTTPStatus, message: str) -> str:
+    """The plain-text error body."""
+    return f"{status.value} {status.phrase}\n\n{message}\n"

@@ -41,7 +41,7 @@ def make_client(repo: MemoryImageRepository) -> Iterator[MakeClient]:
 
     def make(**settings: Any) -> TestClient:
         app = create_app(Settings(auth_mode="trusted-headers", **settings), {"image_repository": repo})
-        client = TestClient(app)
+        client = TestClient(app, headers={"Accept": "application/json"})
         made.append(client)
         return client
 

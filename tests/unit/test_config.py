@@ -43,7 +43,7 @@ def test_settings__unknown_auth_mode__is_rejected() -> None:
 
 def test_api__in_keystone_mode__answers_501_until_keystone_lands() -> None:
     app = create_app(Settings(auth_mode="keystone"), {"image_repository": MemoryImageRepository()})
-    with TestClient(app) as client:
+    with TestClient(app, headers={"Accept": "application/json"}) as client:
         response = client.get("/v2/images")
         versions = client.get("/versions")
     assert response.status_code == 501
