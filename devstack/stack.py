@@ -174,7 +174,13 @@ class DevStack:
     def _configure_process(self) -> None:
         base = self._base_settings or Settings()
         self._settings = base.model_copy(
-            update={"aws_endpoint_url": self.aws_endpoint, "auth_mode": "trusted-headers"},
+            update={
+                "aws_endpoint_url": self.aws_endpoint,
+                "auth_mode": "trusted-headers",
+                # Served locally, bytes stream through the API and bodies have no API Gateway limit.
+                "data_delivery": "stream",
+                "api_body_limit": 0,
+            },
         )
         # This process plays the launcher and the Lambda runtime: boto3 needs credentials (any will do for moto,
         # and fake ones guarantee nothing reaches a real account), and the handlers, which build their settings
@@ -189,6 +195,8 @@ class DevStack:
                 "SGLANCE_AWS_REGION": self._settings.aws_region,
                 "SGLANCE_AWS_ENDPOINT_URL": self.aws_endpoint,
                 "SGLANCE_AUTH_MODE": "trusted-headers",
+                "SGLANCE_DATA_DELIVERY": "stream",
+                "SGLANCE_API_BODY_LIMIT": "0",
             }
         )
         get_settings.cache_clear()

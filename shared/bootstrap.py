@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
 from shared.domain.errors import GlanceError
+
+if TYPE_CHECKING:
+    from shared.services.finalize import UploadFinalizer
+    from shared.stores.s3 import ImageBucket
 
 
 class Authenticator(Protocol):
@@ -48,6 +52,23 @@ class Container:
 
         s = self.settings
         return DynamoImageRepository(IMAGES_TABLE, s.table_name, s.aws_region, s.aws_endpoint_url)
+
+    @cached_property
+    def image_bucket(self) -> ImageBucket:
+        """The S3 bucket holding image bytes."""
+        if "image_bucket" in self.overrides:
+            return self.overrides["image_bucket"]  # type: ignore[return-value]
+        from shared.stores.s3 import ImageBucket
+
+        s = self.settings
+        return ImageBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url)
+
+    @cached_property
+    def finalizer(self) -> UploadFinalizer:
+        """Verifies uploaded bytes and records the outcome on the image."""
+        from shared.services.finalize import UploadFinalizer
+
+        return UploadFinalizer(self.image_repository, self.image_bucket, self.settings)
 
     @cached_property
     def authenticator(self) -> Authenticator:

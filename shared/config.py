@@ -52,6 +52,29 @@ class Settings(BaseSettings):
     # Upper bound on index entries one list request may examine when filters discard candidates.
     list_scan_budget: int = Field(default=2000, ge=1)
 
+    # -- image data -----------------------------------------------------------------------------
+    # Largest image accepted, in bytes (Glance's image_size_cap, 1 TiB).
+    image_size_cap: int = Field(default=1024**4, ge=1)
+    # Secure hash for os_hash_value (Glance's hashing_algorithm).
+    hashing_algorithm: Literal["sha256", "sha384", "sha512"] = "sha512"
+    # Lifetime of each presigned URL, and of an upload session (after which it may be replaced).
+    presign_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    upload_session_ttl_seconds: int = Field(default=86400, ge=300)
+    # Uploads of at least this many bytes are multipart; parts are at least this large (server-chosen).
+    multipart_threshold: int = Field(default=100 * 1024**2, ge=5 * 1024**2)
+    multipart_part_size: int = Field(default=64 * 1024**2, ge=5 * 1024**2)
+    multipart_max_parts: int = Field(default=1000, ge=1, le=10000)
+    # Glance accepts any content declared raw; we refuse a recognised format declared as raw unless this is set.
+    allow_raw_format_mismatch: bool = False
+    # GET /file: "redirect" to a short-lived presigned GET (behind API Gateway), or "stream" through the API.
+    data_delivery: Literal["redirect", "stream"] = "redirect"
+    # Largest request body the API tier accepts; larger PUT /file bodies get a 413 naming the presigned upload.
+    # A synchronous Lambda takes 6 MB, base64-encoded for binary bodies, so about 4.5 MB of data. 0: no limit
+    # (the API served locally).
+    api_body_limit: int = Field(default=4_400_000, ge=0)
+    # A PUT /file session is finalised by the API itself; the S3 event waits this long before taking over.
+    proxy_finalize_grace_seconds: int = Field(default=300, ge=0)
+
     # -- observability --------------------------------------------------------------------------
     log_level: str = "INFO"
     service_name: str = "serverless-glance"

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from functions.api.controllers.image_data import ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
@@ -64,3 +65,17 @@ def get_images_controller(request: Request, container: ContainerDep) -> ImagesCo
 
 
 ImagesDep = Annotated[ImagesController, Depends(get_images_controller)]
+
+
+def get_image_data_controller(request: Request, container: ContainerDep) -> ImageDataController:
+    """One image-data controller per app."""
+    controller: ImageDataController | None = getattr(request.app.state, "image_data_controller", None)
+    if controller is None:
+        controller = ImageDataController(
+            container.image_repository, container.image_bucket, container.finalizer, container.settings
+        )
+        request.app.state.image_data_controller = controller
+    return controller
+
+
+ImageDataDep = Annotated[ImageDataController, Depends(get_image_data_controller)]

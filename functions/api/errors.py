@@ -14,8 +14,12 @@ STATUS_BY_ERROR: tuple[tuple[type[e.GlanceError], HTTPStatus], ...] = (
     (e.ForbiddenError, HTTPStatus.FORBIDDEN),
     (e.NotFoundError, HTTPStatus.NOT_FOUND),
     (e.ConflictError, HTTPStatus.CONFLICT),
+    (e.GoneError, HTTPStatus.GONE),
     (e.LimitExceededError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (e.UnsupportedMediaTypeError, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (e.InvalidImageDataError, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (e.InvalidRangeError, HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE),
+    (e.StoreUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
 )
 
 

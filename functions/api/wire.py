@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.schemas import UUID_PATTERN, Schema, image_properties
 from shared.config import Settings
 from shared.domain.errors import InvalidInputError
 from shared.domain.image import HIDDEN_PROPERTIES, Image
+from shared.domain.upload import UploadSession
+from shared.stores.s3 import PresignedRequest
+
+if TYPE_CHECKING:
+    from functions.api.controllers.image_data import OpenedUpload, PartUrl, UploadStatus
 
 _UUID = re.compile(UUID_PATTERN)
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -113,3 +118,48 @@ def image_view(image: Image) -> dict[str, Any]:
     if stores:
         view["stores"] = ",".join(stores)
     return view
+
+
+def _presigned(request: PresignedRequest) -> dict[str, Any]:
+    return {"method": request.method, "url": request.url, "headers": request.headers}
+
+
+def _parts(parts: list[PartUrl]) -> list[dict[str, Any]]:
+    return [{"part_number": p.number, "size": p.size, **_presigned(p.request)} for p in parts]
+
+
+def _session_view(image: Image, session: UploadSession) -> dict[str, Any]:
+    return {
+        "upload_id": session.id,
+        "image_id": image.id,
+        "method": session.method.value,
+        "size": session.size,
+        "part_size": session.part_size,
+        "parts_count": session.parts_count,
+        "expires_at": isotime(session.expires_at),
+        "image_status": image.status.value,
+    }
+
+
+def opened_upload_view(opened: OpenedUpload) -> dict[str, Any]:
+    """Response of POST /v2/images/{id}/upload."""
+    view = _session_view(opened.image, opened.session)
+    if opened.single is not None:
+        view["request"] = _presigned(opened.single)
+    else:
+        view["parts"] = _parts(opened.parts)
+    return view
+
+
+def upload_status_view(status: UploadStatus) -> dict[str, Any]:
+    """Response of GET /v2/images/{id}/upload."""
+    view = _session_view(status.image, status.session)
+    done = {p.number for p in status.uploaded}
+    view["uploaded_parts"] = [{"part_number": p.number, "size": p.size, "etag": p.etag} for p in status.uploaded]
+    view["missing_parts"] = [n for n in range(1, status.session.parts_count + 1) if n not in done][:1000]
+    return view
+
+
+def part_urls_view(parts: list[PartUrl]) -> dict[str, Any]:
+    """Response of POST /v2/images/{id}/upload/parts."""
+    return {"parts": _parts(parts)}

@@ -39,6 +39,7 @@ from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
 from shared.domain.image import Image, ImageStatus, Location, LocationStatus, Visibility
 from shared.domain.listing import owner_partition, sort_values, visibility_partition
+from shared.domain.upload import UploadMethod, UploadSession
 from shared.resources import LIST_PARTITION_ATTR, SORT_KEYS, TableDef, index_name, sort_attr
 
 IMAGE_SK = "IMAGE"
@@ -60,6 +61,18 @@ class _LocationMap(MapAttribute[str, Any]):
     url = UnicodeAttribute()
     status = UnicodeAttribute()
     metadata = MapAttribute[str, Any](default=dict)  # type: ignore[no-untyped-call]
+
+
+class _UploadMap(MapAttribute[str, Any]):
+    id = UnicodeAttribute()
+    key = UnicodeAttribute()
+    method = UnicodeAttribute()
+    size = NumberAttribute(null=True)
+    part_size = NumberAttribute(null=True)
+    s3_upload_id = UnicodeAttribute(null=True)
+    checksum = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,7 @@ def _build_models(table: TableDef, table_name: str, host: str | None, region: st
         created_at = UTCDateTimeAttribute()
         updated_at = UTCDateTimeAttribute()
         deleted_at = UTCDateTimeAttribute(null=True)
+        upload = _UploadMap(null=True)  # type: ignore[no-untyped-call]
 
     entry_attrs: dict[str, Any] = {
         "Meta": type("Meta", (), meta_attrs),
@@ -276,6 +290,7 @@ class DynamoImageRepository(ImageRepository):
         item.created_at = image.created_at
         item.updated_at = image.updated_at
         item.deleted_at = image.deleted_at
+        item.upload = _upload_to_map(image.upload)
         return item
 
 
@@ -312,7 +327,40 @@ def _to_image(item: Any) -> Image:
         created_at=item.created_at,
         updated_at=item.updated_at,
         deleted_at=item.deleted_at,
+        upload=_map_to_upload(item.upload),
         version=int(item.version),
+    )
+
+
+def _upload_to_map(upload: UploadSession | None) -> Any:
+    if upload is None:
+        return None
+    return _UploadMap(  # type: ignore[no-untyped-call]
+        id=upload.id,
+        key=upload.key,
+        method=upload.method.value,
+        size=upload.size,
+        part_size=upload.part_size,
+        s3_upload_id=upload.s3_upload_id,
+        checksum=upload.checksum,
+        created_at=upload.created_at,
+        expires_at=upload.expires_at,
+    )
+
+
+def _map_to_upload(raw: Any) -> UploadSession | None:
+    if raw is None:
+        return None
+    return UploadSession(
+        id=raw.id,
+        key=raw.key,
+        method=UploadMethod(raw.method),
+        size=None if raw.size is None else int(raw.size),
+        part_size=None if raw.part_size is None else int(raw.part_size),
+        s3_upload_id=raw.s3_upload_id,
+        checksum=raw.checksum,
+        created_at=raw.created_at,
+        expires_at=raw.expires_at,
     )
 
 

@@ -19,8 +19,13 @@ The API maps each class (never a message) to an HTTP status in ``functions/api/e
     │   ├── InvalidStatusTransitionError
     │   ├── ConcurrentUpdateError
     │   └── PropertyConflictError
+    ├── GoneError                  the image went away during the request (410)
     ├── LimitExceededError         a per-image limit would be exceeded (413)
-    └── UnsupportedMediaTypeError  the body's media type is not accepted (415)
+    │   └── RequestTooLargeError   the body or image is larger than allowed
+    ├── UnsupportedMediaTypeError  the body's media type is not accepted (415)
+    ├── InvalidImageDataError      the bytes failed format or safety checks (415, as Glance's InvalidImageData)
+    ├── InvalidRangeError          the byte range lies outside the data (416)
+    └── StoreUnavailableError      the data store failed (503)
 """
 
 from __future__ import annotations
@@ -143,3 +148,33 @@ class UnsupportedMediaTypeError(GlanceError):
     def __init__(self, media_type: str, allowed: tuple[str, ...]) -> None:
         super().__init__(media_type=media_type, allowed=", ".join(allowed))
         self.allowed = allowed
+
+
+class GoneError(GlanceError):
+    """The image was deleted while its data was being uploaded."""
+
+    template = "Image {image_id} was deleted during the upload."
+
+
+class RequestTooLargeError(LimitExceededError):
+    """The request body or the image is larger than allowed."""
+
+    template = "{detail}"
+
+
+class InvalidImageDataError(GlanceError):
+    """Uploaded bytes failed format or safety checks; the image is queued again with the reason."""
+
+    template = "Image data refused: {detail}"
+
+
+class InvalidRangeError(GlanceError):
+    """The requested byte range cannot be served."""
+
+    template = "Requested range not satisfiable: {detail}"
+
+
+class StoreUnavailableError(GlanceError):
+    """The store failed while handling image data."""
+
+    template = "Error in store while handling image data: {detail}"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from shared.domain.errors import (
+    ConflictError,
     ForbiddenError,
     ImmutablePropertyError,
     InvalidInputError,
@@ -18,6 +19,7 @@ from shared.domain.errors import (
     ReadOnlyPropertyError,
     ReservedPropertyError,
 )
+from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadSession
 
 
 class ImageStatus(StrEnum):
@@ -162,6 +164,17 @@ def check_extra_property_name(name: str) -> None:
         raise InvalidInputError(detail="Custom property should not be greater than 255 characters.")
 
 
+@dataclass(frozen=True)
+class ImageData:
+    """What finalisation computed from an image's bytes."""
+
+    size: int
+    checksum: str
+    os_hash_algo: str
+    os_hash_value: str
+    virtual_size: int | None
+
+
 @dataclass
 class ImageLimits:
     """Per-image limits (Glance's image_property_quota / image_tag_quota)."""
@@ -196,6 +209,8 @@ class Image:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     deleted_at: datetime | None = None
+    # The open upload, while status is uploading (client sending bytes) or importing (being finalised).
+    upload: UploadSession | None = None
     # Optimistic-locking version as read from the repository (0 = never saved).
     version: int = 0
 
@@ -279,6 +294,63 @@ class Image:
             raise ProtectedImageDeleteError(image_id=self.id)
         self.transition(ImageStatus.DELETED)
         self.deleted_at = utcnow()
+
+    # -- uploads --------------------------------------------------------------------------------
+
+    def open_upload(self, session: UploadSession, now: datetime) -> UploadSession | None:
+        """Start receiving bytes: queued -> uploading. Returns an expired session this one replaces, if any.
+
+        Raises:
+            ConflictError: the image is not queued (or its open upload has not expired).
+            InvalidInputError: disk_format or container_format is not set.
+        """
+        replaced = None
+        if self.status is ImageStatus.UPLOADING and self.upload is not None and self.upload.expired(now):
+            replaced = self.upload
+            self.transition(ImageStatus.QUEUED)
+        if self.status is not ImageStatus.QUEUED:
+            raise ConflictError(
+                detail=f"Image {self.id} is {self.status.value}; data can be uploaded only when queued."
+            )
+        missing = [k for k in ("disk_format", "container_format") if not getattr(self, k)]
+        if missing:
+            raise InvalidInputError(f"Properties {', '.join(missing)} must be set prior to uploading data.")
+        self.transition(ImageStatus.UPLOADING)
+        self.upload = session
+        self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
+        return replaced
+
+    def begin_finalize(self) -> None:
+        """The bytes are complete: uploading -> importing while they are verified (idempotent)."""
+        if self.status is ImageStatus.UPLOADING:
+            self.transition(ImageStatus.IMPORTING)
+        elif self.status is not ImageStatus.IMPORTING:
+            raise ConflictError(detail=f"Image {self.id} is {self.status.value}, not being uploaded.")
+
+    def activate(self, data: ImageData, location: Location) -> None:
+        """Verified bytes: record what was computed and where they are, then importing -> active."""
+        self.begin_finalize()
+        self.size = data.size
+        self.virtual_size = data.virtual_size
+        self.checksum = data.checksum
+        self.os_hash_algo = data.os_hash_algo
+        self.os_hash_value = data.os_hash_value
+        self.locations = [location]
+        self.upload = None
+        self.transition(ImageStatus.ACTIVE)
+
+    def fail_upload(self, reason: str) -> None:
+        """Refused or failed bytes: back to queued as Glance does, with the reason visible on the image."""
+        self.upload = None
+        self.transition(ImageStatus.QUEUED)
+        self.extra_properties[UPLOAD_ERROR_PROPERTY] = reason[:255]
+
+    def abort_upload(self) -> None:
+        """The client gave up: uploading -> queued."""
+        if self.status is not ImageStatus.UPLOADING:
+            raise ConflictError(detail=f"Image {self.id} has no upload to abort ({self.status.value}).")
+        self.upload = None
+        self.transition(ImageStatus.QUEUED)
 
     # -- attributes -----------------------------------------------------------------------------
 

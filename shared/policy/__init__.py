@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, NotFoundError
-from shared.domain.image import Image
+from shared.domain.image import Image, ImageStatus
 from shared.domain.listing import can_see
 
 # Keystone's default implied roles: admin implies member, member implies reader.
@@ -51,6 +51,14 @@ class ImagePolicy:
         self.get_image(image)
         if not self._owner_member(image):
             raise self._deny(f"You are not authorized to {action}.")
+
+    def download_image(self, image: Image) -> None:
+        """``download_image``: as ``get_image``, but readers cannot download; deactivated data is admin-only."""
+        self.get_image(image)
+        if not (self.ctx.is_admin or "member" in self.roles):
+            raise self._deny("You are not authorized to download image data.")
+        if image.status is ImageStatus.DEACTIVATED and not self.ctx.is_admin:
+            raise self._deny("The requested image has been deactivated. Image data download is forbidden.")
 
     def add_image(self, owner: str | None) -> None:
         """``add_image``: admin, or a member creating in their own project."""

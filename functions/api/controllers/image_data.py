@@ -1,0 +1,320 @@
+"""Image bytes: presigned direct uploads (our extension), PUT /file (Glance), and downloads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from functions.api.wire import is_uuid
+from shared.config import Settings
+from shared.data.base import ImageRepository
+from shared.domain.context import RequestContext
+from shared.domain.errors import (
+    ConflictError,
+    GlanceError,
+    GoneError,
+    InvalidImageDataError,
+    InvalidInputError,
+    InvalidRangeError,
+    NotFoundError,
+    RequestTooLargeError,
+    StoreUnavailableError,
+    UnsupportedMediaTypeError,
+)
+from shared.domain.image import Image, ImageStatus, LocationStatus, utcnow
+from shared.domain.upload import UploadMethod, UploadPlan, UploadSession, plan_upload
+from shared.policy import ImagePolicy
+from shared.services.digest import SizeCapExceededError
+from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
+from shared.stores.s3 import ImageBucket, PresignedRequest, RangeNotSatisfiableError, UploadedPart
+
+# Part URLs handed out per call; a client asks again for the rest (or after they expire).
+MAX_PART_URLS = 100
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+@dataclass(frozen=True)
+class PartUrl:
+    """A presigned PUT for one part."""
+
+    number: int
+    size: int
+    request: PresignedRequest
+
+
+@dataclass(frozen=True)
+class OpenedUpload:
+    """An upload session and the requests the client makes to send the bytes."""
+
+    image: Image
+    session: UploadSession
+    single: PresignedRequest | None
+    parts: list[PartUrl]
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """Where an upload stands: what S3 holds so far."""
+
+    image: Image
+    session: UploadSession
+    uploaded: list[UploadedPart]
+
+
+@dataclass(frozen=True)
+class Download:
+    """How to answer GET /file."""
+
+    image: Image
+    redirect: str | None = None
+    chunks: Iterator[bytes] | None = None
+    length: int = 0
+    content_range: str | None = None
+
+
+class ImageDataController:
+    """Use cases of the image-data routes."""
+
+    def __init__(self, repo: ImageRepository, bucket: ImageBucket, finalizer: UploadFinalizer, settings: Settings):
+        self.repo = repo
+        self.bucket = bucket
+        self.finalizer = finalizer
+        self.settings = settings
+
+    def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
+        policy = ImagePolicy(ctx)
+        if not is_uuid(image_id):
+            raise NotFoundError(kind="image", id=image_id)
+        image = self.repo.get(image_id)
+        policy.get_image(image)
+        return image, policy
+
+    def _writable(self, ctx: RequestContext, image_id: str) -> Image:
+        image, policy = self._image(ctx, image_id)
+        policy.modify_image(image, "upload image data")
+        return image
+
+    def _session_ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.upload_session_ttl_seconds)
+
+    def _start(self, image: Image, plan: UploadPlan, size: int | None, checksum: str | None) -> UploadSession:
+        session = UploadSession.new(image.id, plan, size=size, now=utcnow(), ttl=self._session_ttl(), checksum=checksum)
+        replaced = image.open_upload(session, utcnow())
+        if plan.method is UploadMethod.MULTIPART:
+            session.s3_upload_id = self.bucket.create_multipart(session.key)
+        image.touch()
+        try:
+            self.repo.save(image)
+        except GlanceError:
+            if session.s3_upload_id:
+                self.bucket.abort_multipart(session.key, session.s3_upload_id)
+            raise
+        if replaced is not None:
+            self._discard(replaced)
+        return session
+
+    def _discard(self, session: UploadSession) -> None:
+        if session.s3_upload_id:
+            self.bucket.abort_multipart(session.key, session.s3_upload_id)
+        self.bucket.delete(session.key)
+
+    # -- presigned uploads --------------------------------------------------------------------------
+
+    def open_upload(self, ctx: RequestContext, image_id: str, body: Any) -> OpenedUpload:
+        """``POST /v2/images/{id}/upload``: open a session for ``size`` bytes."""
+        if not isinstance(body, dict):
+            raise InvalidInputError("Request body must be a JSON object.")
+        size = body.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInputError("'size' (bytes, a non-negative integer) is required.")
+        if size > self.settings.image_size_cap:
+            raise RequestTooLargeError(detail=f"Image size {size} exceeds the cap of {self.settings.image_size_cap}.")
+        checksum = body.get("checksum")
+        if checksum is not None and not (isinstance(checksum, str) and _MD5.match(checksum)):
+            raise InvalidInputError("'checksum' must be an MD5 hex digest.")
+        method = body.get("method")
+        if method not in (None, "single", "multipart"):
+            raise InvalidInputError("'method' must be 'single' or 'multipart'.")
+        plan = plan_upload(
+            size,
+            multipart_threshold=self.settings.multipart_threshold,
+            part_size=self.settings.multipart_part_size,
+            max_parts=self.settings.multipart_max_parts,
+            force=None if method is None else method == "multipart",
+        )
+        image = self._writable(ctx, image_id)
+        session = self._start(image, plan, size, checksum)
+        ttl = self.settings.presign_ttl_seconds
+        if session.method is UploadMethod.SINGLE:
+            return OpenedUpload(image, session, self.bucket.presign_put(session.key, size, ttl), [])
+        numbers = range(1, min(session.parts_count, MAX_PART_URLS) + 1)
+        return OpenedUpload(image, session, None, self._part_urls(session, numbers))
+
+    def _part_urls(self, session: UploadSession, numbers: Iterable[int]) -> list[PartUrl]:
+        assert session.s3_upload_id is not None
+        ttl = self.settings.presign_ttl_seconds
+        urls = []
+        for number in numbers:
+            size = session.part_range(number)
+            urls.append(
+                PartUrl(number, size, self.bucket.presign_part(session.key, session.s3_upload_id, number, size, ttl))
+            )
+        return urls
+
+    def _open_session(self, ctx: RequestContext, image_id: str) -> tuple[Image, UploadSession]:
+        image = self._writable(ctx, image_id)
+        session = image.upload
+        if session is None or session.method is UploadMethod.PROXY:
+            raise NotFoundError(kind="upload for image", id=image_id)
+        return image, session
+
+    def upload_status(self, ctx: RequestContext, image_id: str) -> UploadStatus:
+        """``GET /v2/images/{id}/upload``: the session and the parts S3 already holds (to resume)."""
+        image, session = self._open_session(ctx, image_id)
+        uploaded = []
+        if session.s3_upload_id and image.status is ImageStatus.UPLOADING:
+            uploaded = self.bucket.list_parts(session.key, session.s3_upload_id)
+        return UploadStatus(image, session, uploaded)
+
+    def part_urls(self, ctx: RequestContext, image_id: str, body: Any) -> list[PartUrl]:
+        """``POST /v2/images/{id}/upload/parts``: fresh URLs for the given part numbers."""
+        numbers = body.get("part_numbers") if isinstance(body, dict) else None
+        if not isinstance(numbers, list) or not numbers or not all(type(n) is int for n in numbers):
+            raise InvalidInputError("'part_numbers' must be a non-empty list of integers.")
+        if len(numbers) > MAX_PART_URLS:
+            raise InvalidInputError(f"At most {MAX_PART_URLS} part URLs per request.")
+        image, session = self._open_session(ctx, image_id)
+        if session.method is not UploadMethod.MULTIPART or image.status is not ImageStatus.UPLOADING:
+            raise ConflictError(detail="Part URLs exist only for an open multipart upload.")
+        return self._part_urls(session, numbers)
+
+    def complete(self, ctx: RequestContext, image_id: str) -> Image:
+        """``POST /v2/images/{id}/upload/complete``: assemble the parts; finalisation follows the S3 event."""
+        image, session = self._open_session(ctx, image_id)
+        if session.method is not UploadMethod.MULTIPART or image.status is not ImageStatus.UPLOADING:
+            raise ConflictError(
+                detail="Only an open multipart upload can be completed; single PUTs complete themselves."
+            )
+        assert session.s3_upload_id is not None
+        uploaded = {p.number: p for p in self.bucket.list_parts(session.key, session.s3_upload_id)}
+        missing = [n for n in range(1, session.parts_count + 1) if n not in uploaded]
+        wrong = [n for n, p in uploaded.items() if n <= session.parts_count and p.size != session.part_range(n)]
+        if missing or wrong:
+            raise ConflictError(
+                detail=f"Upload is incomplete: missing parts {missing[:20]}, wrong-sized parts {wrong[:20]}."
+            )
+        self.bucket.complete_multipart(session.key, session.s3_upload_id, [uploaded[n] for n in sorted(uploaded)])
+        return image
+
+    def abort(self, ctx: RequestContext, image_id: str) -> None:
+        """``DELETE /v2/images/{id}/upload``: cancel, clean up the bytes, back to queued."""
+        image, session = self._open_session(ctx, image_id)
+        image.abort_upload()
+        image.touch()
+        self.repo.save(image)
+        self._discard(session)
+
+    # -- PUT /file ----------------------------------------------------------------------------------
+
+    def check_put_file(self, content_type: str | None, content_length: int | None) -> None:
+        """Refuse before reading the body: wrong media type (415) or a body the API tier cannot take (413)."""
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media != "application/octet-stream":
+            raise UnsupportedMediaTypeError(media or "none", ("application/octet-stream",))
+        limit = self.settings.api_body_limit
+        if limit and content_length is not None and content_length > limit:
+            raise RequestTooLargeError(detail=_too_large(limit))
+
+    def start_put_file(
+        self, ctx: RequestContext, image_id: str, declared_size: int | None
+    ) -> tuple[Image, UploadSession]:
+        """Open an inline session (queued -> uploading; 409 when not queued)."""
+        image = self._writable(ctx, image_id)
+        plan = UploadPlan(UploadMethod.PROXY, self.settings.multipart_part_size, 1)
+        session = self._start(image, plan, declared_size, None)
+        return image, session
+
+    def finish_put_file(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> Image:
+        """Stream to S3 while hashing and inspecting, then record the outcome before answering (as Glance)."""
+        limit = self.settings.api_body_limit
+        try:
+            with self.finalizer.new_digest(image) as stream:
+
+                def teed() -> Iterator[bytes]:
+                    for chunk in chunks:
+                        stream.feed(chunk)
+                        if limit and stream.size > limit:
+                            raise RequestTooLargeError(detail=_too_large(limit))
+                        yield chunk
+
+                self.bucket.upload_chunks(session.key, teed(), self.settings.multipart_part_size)
+                digest = stream.finish()
+        except (SizeCapExceededError, RequestTooLargeError) as exc:
+            self._fail(image.id, session, str(exc))
+            raise RequestTooLargeError(detail=str(exc)) from None
+        except GlanceError:
+            self._fail(image.id, session, "upload failed")
+            raise
+        except Exception as exc:
+            self._fail(image.id, session, "upload failed: the store did not accept the data")
+            raise StoreUnavailableError(detail=type(exc).__name__) from exc
+        refused = refusal(session, digest)
+        outcome = self.finalizer.record(image.id, session, refused or digest)
+        if outcome is Outcome.ORPHAN:
+            raise GoneError(image_id=image.id)
+        if refused is not None and refused.kind is RefusalKind.FORMAT:
+            raise InvalidImageDataError(detail=refused.message)
+        if refused is not None:
+            raise InvalidInputError(refused.message)
+        return self.repo.get(image.id)
+
+    def _fail(self, image_id: str, session: UploadSession, reason: str) -> None:
+        self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason))
+
+    # -- downloads ----------------------------------------------------------------------------------
+
+    def download(
+        self, ctx: RequestContext, image_id: str, range_header: str | None, content_range: str | None
+    ) -> Download:
+        """``GET /v2/images/{id}/file``: nothing (204), a redirect, or a (ranged) stream."""
+        image, policy = self._image(ctx, image_id)
+        policy.download_image(image)
+        location = next((loc for loc in image.locations if loc.status is LocationStatus.ACTIVE), None)
+        if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED) or location is None:
+            return Download(image)
+        key = location.url.split("/", 3)[3]
+        byte_range = _byte_range(range_header, content_range)
+        if self.settings.data_delivery == "redirect":
+            return Download(image, redirect=self.bucket.presign_get(key, self.settings.presign_ttl_seconds))
+        try:
+            read = self.bucket.read(key, byte_range)
+        except RangeNotSatisfiableError:
+            raise InvalidRangeError(detail=byte_range or "") from None
+        return Download(image, chunks=read.chunks, length=read.length, content_range=read.content_range)
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"Request body larger than the {limit} bytes the API accepts. Upload large images directly to storage: "
+        "POST /v2/images/{id}/upload opens a presigned (multipart, resumable) upload; see docs/uploads.md."
+    )
+
+
+def _byte_range(range_header: str | None, content_range: str | None) -> str | None:
+    """One HTTP range as S3 takes it; multiple ranges are refused (400) as in Glance."""
+    if range_header:
+        value = range_header.strip()
+        if "," in value or not _RANGE.match(value) or value == "bytes=-":
+            raise InvalidInputError(f"Invalid or unsupported Range header: {range_header}")
+        return value
+    if content_range:
+        match = _CONTENT_RANGE.match(content_range.strip())
+        if not match:
+            raise InvalidInputError(f"Invalid Content-Range header: {content_range}")
+        return f"bytes={match.group(1)}-{match.group(2)}"
+    return None

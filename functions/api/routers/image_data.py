@@ -1,0 +1,108 @@
+"""HTTP routes of image data: Glance's PUT/GET /file and our presigned upload sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from functions.api.deps import ContextDep, ImageDataDep, JsonBody
+from functions.api.streaming import ChunkPipe
+from functions.api.wire import opened_upload_view, part_urls_view, upload_status_view
+from shared.domain.errors import InvalidInputError, StoreUnavailableError
+
+router = APIRouter(prefix="/v2/images")
+
+
+@router.put("/{image_id}/file", status_code=204)
+async def upload_file(request: Request, image_id: str, ctx: ContextDep, data: ImageDataDep) -> Response:
+    """Glance's upload: bytes through the API, verified and recorded before the response."""
+    length = _int_header(request, "content-length")
+    data.check_put_file(request.headers.get("content-type"), length)
+    declared = _int_header(request, "x-openstack-image-size")
+    image, session = await run_in_threadpool(data.start_put_file, ctx, image_id, declared)
+    pipe = ChunkPipe()
+
+    def consume() -> None:
+        try:
+            data.finish_put_file(image, session, pipe)
+        finally:
+            pipe.consumer_done.set()
+
+    worker = asyncio.get_running_loop().run_in_executor(None, consume)
+    try:
+        async for chunk in request.stream():
+            if chunk and not await pipe.put(chunk):
+                break
+        await pipe.close()
+    except ClientDisconnect:
+        await pipe.close(StoreUnavailableError(detail="the client disconnected"))
+    await worker
+    return Response(status_code=204)
+
+
+def _int_header(request: Request, name: str) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"Header {name} must be an integer.") from None
+    if value < 0:
+        raise InvalidInputError(f"Header {name} must not be negative.")
+    return value
+
+
+@router.get("/{image_id}/file", response_model=None)
+def download_file(request: Request, image_id: str, ctx: ContextDep, data: ImageDataDep) -> Response:
+    """Image bytes: 204 without data, a presigned redirect, or a (ranged) stream."""
+    download = data.download(ctx, image_id, request.headers.get("range"), request.headers.get("content-range"))
+    if download.redirect is not None:
+        return RedirectResponse(download.redirect, status_code=302)
+    if download.chunks is None:
+        return Response(status_code=204)
+    headers = {"Content-Length": str(download.length), "Content-Type": "application/octet-stream"}
+    if download.content_range is not None:
+        headers["Content-Range"] = download.content_range
+        return StreamingResponse(download.chunks, status_code=206, headers=headers)
+    if download.image.checksum:
+        # Glance sends the hex MD5 here, not base64 as the HTTP header's RFC says; clients compare it so.
+        headers["Content-MD5"] = download.image.checksum
+    return StreamingResponse(download.chunks, status_code=200, headers=headers)
+
+
+@router.post("/{image_id}/upload", status_code=201)
+def open_upload(image_id: str, ctx: ContextDep, data: ImageDataDep, body: JsonBody) -> JSONResponse:
+    """Open a presigned direct upload (single PUT or multipart) for a queued image."""
+    return JSONResponse(opened_upload_view(data.open_upload(ctx, image_id, body)), status_code=201)
+
+
+@router.get("/{image_id}/upload")
+def upload_status(image_id: str, ctx: ContextDep, data: ImageDataDep) -> dict[str, Any]:
+    """The open upload and the parts already received (to resume)."""
+    return upload_status_view(data.upload_status(ctx, image_id))
+
+
+@router.post("/{image_id}/upload/parts")
+def part_urls(image_id: str, ctx: ContextDep, data: ImageDataDep, body: JsonBody) -> dict[str, Any]:
+    """Fresh presigned URLs for some parts."""
+    return part_urls_view(data.part_urls(ctx, image_id, body))
+
+
+@router.post("/{image_id}/upload/complete", status_code=202)
+def complete_upload(image_id: str, ctx: ContextDep, data: ImageDataDep) -> JSONResponse:
+    """Assemble a multipart upload; the image turns active (or queued, with a reason) once verified."""
+    image = data.complete(ctx, image_id)
+    return JSONResponse({"image_id": image.id, "status": "verifying"}, status_code=202)
+
+
+@router.delete("/{image_id}/upload", status_code=204)
+def abort_upload(image_id: str, ctx: ContextDep, data: ImageDataDep) -> Response:
+    """Cancel the open upload; its bytes are deleted and the image is queued again."""
+    data.abort(ctx, image_id)
+    return Response(status_code=204)

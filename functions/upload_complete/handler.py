@@ -1,0 +1,49 @@
+"""Lambda entry point: S3 ObjectCreated notifications (through SQS) -> finalise each uploaded image.
+
+At-least-once delivery: a duplicate or replayed event finds the image final and changes nothing. Failed
+records are reported as partial batch failures, so only they are retried (and end in the DLQ).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.bootstrap import Container
+from shared.config import get_settings
+from shared.observability import get_logger
+from shared.services.finalize import FinalizeDeferredError, Outcome
+
+logger = get_logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+_container = Container(get_settings())
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Finalise every object an S3 notification names (S3's test event names none)."""
+    body: dict[str, Any] = json.loads(record.body)
+    for s3_record in body.get("Records", []):
+        bucket = s3_record["s3"]["bucket"]["name"]
+        # Emulators and AWS encode keys differently; unquote_plus decodes all of them.
+        key = unquote_plus(s3_record["s3"]["object"]["key"])
+        if bucket != _container.settings.image_bucket:
+            logger.warning("event for another bucket ignored", extra={"bucket": bucket, "key": key})
+            continue
+        outcome = _container.finalizer.handle_object(key)
+        logger.info("upload finalised", extra={"key": key, "outcome": outcome.value})
+        if outcome is Outcome.DEFERRED:
+            raise FinalizeDeferredError(key)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS batch of S3 notifications -> partial batch response."""
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

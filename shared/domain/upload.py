@@ -1,0 +1,136 @@
+"""Upload sessions: one open transfer of an image's bytes into the image bucket, and its rules."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shared.domain.errors import InvalidInputError
+
+MiB = 1024 * 1024
+# S3 limits: parts of 5 MiB .. 5 GiB, at most 10 000 of them; single PUTs up to 5 GiB.
+S3_MIN_PART = 5 * MiB
+S3_MAX_PART = 5 * 1024 * MiB
+S3_MAX_PARTS = 10_000
+# Where image bytes live in the bucket: images/<image id>/<upload session id>.
+IMAGE_KEY_PREFIX = "images/"
+# The property that tells users why their last upload was refused (Glance has no error state).
+UPLOAD_ERROR_PROPERTY = "os_glance_upload_error"
+
+
+class UploadMethod(StrEnum):
+    """How the client sends the bytes."""
+
+    SINGLE = "single"
+    MULTIPART = "multipart"
+    # Bytes stream through the API (PUT /file); finalised inline.
+    PROXY = "proxy"
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """The server's choice of method and part size for a declared size."""
+
+    method: UploadMethod
+    part_size: int | None
+    parts_count: int
+
+
+def plan_upload(
+    size: int, *, multipart_threshold: int, part_size: int, max_parts: int, force: bool | None
+) -> UploadPlan:
+    """Single PUT below the threshold, multipart above; parts grow so that the count stays under ``max_parts``."""
+    if size < 0:
+        raise InvalidInputError("size must not be negative")
+    multipart = size >= multipart_threshold if force is None else force
+    if not multipart:
+        if size > S3_MAX_PART:
+            raise InvalidInputError("a single PUT is limited to 5 GiB; use a multipart upload")
+        return UploadPlan(UploadMethod.SINGLE, None, 1)
+    chosen = max(part_size, S3_MIN_PART, math.ceil(size / max_parts / MiB) * MiB)
+    if chosen > S3_MAX_PART:
+        raise InvalidInputError("the image is larger than a multipart upload can hold")
+    return UploadPlan(UploadMethod.MULTIPART, chosen, max(1, math.ceil(size / chosen)))
+
+
+def image_key(image_id: str, session_id: str) -> str:
+    """The object key of one upload session's bytes."""
+    return f"{IMAGE_KEY_PREFIX}{image_id}/{session_id}"
+
+
+def parse_image_key(key: str) -> tuple[str, str] | None:
+    """``(image id, session id)`` of an image object key, or None for any other key."""
+    if not key.startswith(IMAGE_KEY_PREFIX):
+        return None
+    parts = key[len(IMAGE_KEY_PREFIX) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
+@dataclass
+class UploadSession:
+    """An open upload of one image: where its bytes go and what the client declared."""
+
+    id: str
+    key: str
+    method: UploadMethod
+    size: int | None
+    created_at: datetime
+    expires_at: datetime
+    part_size: int | None = None
+    s3_upload_id: str | None = None
+    checksum: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        image_id: str,
+        plan: UploadPlan,
+        *,
+        size: int | None,
+        now: datetime,
+        ttl: timedelta,
+        checksum: str | None = None,
+    ) -> UploadSession:
+        """A session with a fresh id and key."""
+        session_id = uuid.uuid4().hex
+        return cls(
+            id=session_id,
+            key=image_key(image_id, session_id),
+            method=plan.method,
+            size=size,
+            created_at=now,
+            expires_at=now + ttl,
+            part_size=plan.part_size,
+            checksum=checksum,
+        )
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the session outlived its time (its URLs are long dead; it may be replaced)."""
+        return now >= self.expires_at
+
+    def part_range(self, part_number: int) -> int:
+        """Size of part ``part_number`` (1-based).
+
+        Raises:
+            InvalidInputError: not a part of this upload.
+        """
+        if self.part_size is None or self.size is None:
+            raise InvalidInputError("this upload has no parts")
+        count = max(1, math.ceil(self.size / self.part_size))
+        if not 1 <= part_number <= count:
+            raise InvalidInputError(f"part number must be between 1 and {count}")
+        if part_number < count:
+            return self.part_size
+        return self.size - self.part_size * (count - 1)
+
+    @property
+    def parts_count(self) -> int:
+        """Number of parts (1 for single uploads)."""
+        if self.part_size is None or self.size is None:
+            return 1
+        return max(1, math.ceil(self.size / self.part_size))

@@ -1,0 +1,88 @@
+"""One pass over an image's bytes: size, md5 ``checksum``, the secure hash, and format inspection.
+
+The two hashes run in worker threads (hashlib releases the GIL on large buffers) while the calling thread
+inspects the chunk and then fetches the next one, so reading, hashing and inspecting overlap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from shared.services.inspection import Inspection
+
+
+class _Inspector(Protocol):
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> Inspection: ...
+
+
+class SizeCapExceededError(Exception):
+    """The stream grew past the size cap."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one pass over the bytes found."""
+
+    size: int
+    checksum: str
+    os_hash_algo: str
+    os_hash_value: str
+    inspection: Inspection | None
+
+
+class StreamDigest:
+    """Feed chunks in order, then ``finish()``; use as a context manager so the threads always stop."""
+
+    def __init__(self, hash_algo: str, inspector: _Inspector | None, size_cap: int) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._secure = hashlib.new(hash_algo)
+        self._algo = hash_algo
+        self._inspector = inspector
+        self._cap = size_cap
+        self._size = 0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="digest")
+        self._pending: tuple[Future[None], Future[None]] | None = None
+
+    def __enter__(self) -> StreamDigest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def size(self) -> int:
+        """Bytes fed so far."""
+        return self._size
+
+    def feed(self, chunk: bytes) -> None:
+        """Account for the next chunk; raises ``SizeCapExceededError`` as soon as the cap is passed."""
+        self._size += len(chunk)
+        if self._size > self._cap:
+            raise SizeCapExceededError(f"the image is larger than the {self._cap}-byte size cap")
+        self._wait()
+        self._pending = (self._pool.submit(self._md5.update, chunk), self._pool.submit(self._secure.update, chunk))
+        if self._inspector is not None:
+            self._inspector.feed(chunk)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            for future in self._pending:
+                future.result()
+            self._pending = None
+
+    def finish(self) -> Digest:
+        """The results, once every chunk was fed."""
+        self._wait()
+        return Digest(
+            size=self._size,
+            checksum=self._md5.hexdigest(),
+            os_hash_algo=self._algo,
+            os_hash_value=self._secure.hexdigest(),
+            inspection=self._inspector.finish() if self._inspector is not None else None,
+        )

@@ -1,0 +1,187 @@
+"""Finalising uploads: verify an image's bytes once, then make it active or send it back to queued.
+
+Used by the ``upload_complete`` function (S3 events, at-least-once) and by the API's ``PUT /file`` (inline).
+Every outcome is recorded with a conditional write on the image's version: an image that was deleted or
+whose upload was replaced meanwhile is never resurrected, and a duplicate or replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from shared.config import Settings
+from shared.data.base import ImageRepository
+from shared.domain.errors import ConcurrentUpdateError, NotFoundError
+from shared.domain.image import Image, ImageData, ImageStatus, Location, LocationStatus, utcnow
+from shared.domain.upload import UploadMethod, UploadSession, parse_image_key
+from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
+from shared.stores.s3 import ACTIVE, ImageBucket, ObjectMissingError
+
+PRIMARY_STORE = "s3"
+_SAVE_ATTEMPTS = 8
+
+
+class Outcome(StrEnum):
+    """What finalising one object did."""
+
+    IGNORED = "ignored"  # not an image object (e.g. S3's test event)
+    DUPLICATE = "duplicate"  # the image already holds these bytes
+    ORPHAN = "orphan"  # no image wants these bytes any more: deleted
+    DEFERRED = "deferred"  # the API is finalising this PUT /file itself; retry later
+    ACTIVE = "active"
+    REFUSED = "refused"  # back to queued with the reason on the image
+
+
+class FinalizeDeferredError(Exception):
+    """Raised to make the event be delivered again later."""
+
+
+@dataclass
+class UploadFinalizer:
+    """Verifies and records uploads; one instance per process."""
+
+    repo: ImageRepository
+    bucket: ImageBucket
+    settings: Settings
+
+    # -- the event path ---------------------------------------------------------------------------
+
+    def handle_object(self, key: str) -> Outcome:
+        """Finalise the object ``key`` that S3 reports as created."""
+        parsed = parse_image_key(key)
+        if parsed is None:
+            return Outcome.IGNORED
+        image_id, session_id = parsed
+        try:
+            image = self.repo.get(image_id)
+        except NotFoundError:
+            self.bucket.delete(key)
+            return Outcome.ORPHAN
+        if self._holds(image, key):
+            return Outcome.DUPLICATE
+        session = image.upload
+        if session is None or session.id != session_id or image.is_deleted():
+            self.bucket.delete(key)
+            return Outcome.ORPHAN
+        grace = timedelta(seconds=self.settings.proxy_finalize_grace_seconds)
+        if session.method is UploadMethod.PROXY and utcnow() < session.created_at + grace:
+            return Outcome.DEFERRED
+        self._begin(image)
+        try:
+            read = self.bucket.read(key)
+        except ObjectMissingError:
+            return Outcome.ORPHAN
+        return self.record(image_id, session, self.digest(image, read.chunks))
+
+    def _begin(self, image: Image) -> None:
+        if image.status is ImageStatus.IMPORTING:
+            return
+        image.begin_finalize()
+        image.touch()
+        # If someone else moved first, record() re-reads and decides with the fresh image.
+        with contextlib.suppress(ConcurrentUpdateError):
+            self.repo.save(image)
+
+    # -- shared with PUT /file --------------------------------------------------------------------
+
+    def new_digest(self, image: Image) -> StreamDigest:
+        """A digest of ``image``'s bytes with its format inspection (a context manager)."""
+        from shared.services.inspection import ImageInspector
+
+        inspector = ImageInspector(
+            image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch
+        )
+        return StreamDigest(self.settings.hashing_algorithm, inspector, self.settings.image_size_cap)
+
+    def digest(self, image: Image, chunks: Iterable[bytes]) -> Digest | Refusal:
+        """Hash and inspect ``chunks``; returns the digest, or why the bytes are refused."""
+        try:
+            with self.new_digest(image) as stream:
+                for chunk in chunks:
+                    stream.feed(chunk)
+                return stream.finish()
+        except SizeCapExceededError as exc:
+            return Refusal(RefusalKind.SIZE_CAP, str(exc))
+
+    def record(self, image_id: str, session: UploadSession, result: Digest | Refusal) -> Outcome:
+        """Write the outcome with a conditional write, retrying on concurrent metadata changes."""
+        refused = result if isinstance(result, Refusal) else refusal(session, result)
+        reason = refused.message if refused is not None else None
+        for _ in range(_SAVE_ATTEMPTS):
+            try:
+                image = self.repo.get(image_id)
+            except NotFoundError:
+                image = None
+            if image is not None and self._holds(image, session.key):
+                return Outcome.DUPLICATE
+            if image is None or image.is_deleted() or image.upload is None or image.upload.id != session.id:
+                self.bucket.delete(session.key)
+                return Outcome.ORPHAN
+            if reason is not None:
+                image.fail_upload(reason)
+            else:
+                assert isinstance(result, Digest)
+                image.activate(_image_data(result), self._location(session.key))
+            image.touch()
+            try:
+                self.repo.save(image)
+            except ConcurrentUpdateError:
+                continue
+            if reason is not None:
+                self.bucket.delete(session.key)
+                return Outcome.REFUSED
+            self.bucket.mark(session.key, ACTIVE)
+            return Outcome.ACTIVE
+        raise ConcurrentUpdateError(image_id=image_id)
+
+    def _location(self, key: str) -> Location:
+        return Location(PRIMARY_STORE, self.bucket.location_url(key), LocationStatus.ACTIVE)
+
+    def _holds(self, image: Image, key: str) -> bool:
+        url = self.bucket.location_url(key)
+        return any(loc.url == url for loc in image.locations)
+
+
+class RefusalKind(StrEnum):
+    """Why bytes were refused (PUT /file answers each with Glance's status)."""
+
+    SIZE_CAP = "size_cap"
+    SIZE_MISMATCH = "size_mismatch"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    FORMAT = "format"
+    FAILED = "failed"  # the transfer itself failed
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Bytes that cannot become the image, and why (the message is shown on the image)."""
+
+    kind: RefusalKind
+    message: str
+
+
+def refusal(session: UploadSession, digest: Digest) -> Refusal | None:
+    """Why verified bytes cannot become the image, or None when they can."""
+    if session.size is not None and digest.size != session.size:
+        message = f"size mismatch: {session.size} bytes were declared, {digest.size} were received"
+        return Refusal(RefusalKind.SIZE_MISMATCH, message)
+    if session.checksum is not None and digest.checksum != session.checksum.lower():
+        message = f"checksum mismatch: md5 {session.checksum} was declared, the data has {digest.checksum}"
+        return Refusal(RefusalKind.CHECKSUM_MISMATCH, message)
+    if digest.inspection is not None and digest.inspection.error is not None:
+        return Refusal(RefusalKind.FORMAT, digest.inspection.error)
+    return None
+
+
+def _image_data(digest: Digest) -> ImageData:
+    return ImageData(
+        size=digest.size,
+        checksum=digest.checksum,
+        os_hash_algo=digest.os_hash_algo,
+        os_hash_value=digest.os_hash_value,
+        virtual_size=digest.inspection.virtual_size if digest.inspection is not None else None,
+    )
