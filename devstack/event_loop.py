@@ -50,6 +50,7 @@ DEFAULT_FUNCTION_TIMEOUT_S = 150.0
 
 UPLOAD_COMPLETE_HANDLER = "functions.upload_complete.handler:handler"
 STORE_SYNC_HANDLER = "functions.store_sync.handler:handler"
+IMPORT_WORKER_HANDLER = "functions.import_worker.handler:handler"
 
 
 def default_handlers(resources: Resources) -> dict[str, str]:
@@ -57,6 +58,7 @@ def default_handlers(resources: Resources) -> dict[str, str]:
     return {
         resources.upload_queue.name: UPLOAD_COMPLETE_HANDLER,
         resources.store_sync_queue.name: STORE_SYNC_HANDLER,
+        resources.import_queue.name: IMPORT_WORKER_HANDLER,
     }
 
 

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     image_bucket: str = "sglance-images"
     upload_queue_name: str = "sglance-upload-complete"
     store_sync_queue_name: str = "sglance-store-sync"
+    import_queue_name: str = "sglance-import"
     event_bus_name: str = "sglance-events"
 
     # -- identity -------------------------------------------------------------------------------

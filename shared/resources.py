@@ -95,12 +95,13 @@ class Resources:
     image_bucket: str
     upload_queue: QueueDef
     store_sync_queue: QueueDef
+    import_queue: QueueDef
     event_bus_name: str
 
     @property
     def queues(self) -> tuple[QueueDef, ...]:
         """The work queues, each with its DLQ."""
-        return (self.upload_queue, self.store_sync_queue)
+        return (self.upload_queue, self.store_sync_queue, self.import_queue)
 
 
 def resources_for(settings: Settings) -> Resources:
@@ -111,5 +112,6 @@ def resources_for(settings: Settings) -> Resources:
         image_bucket=settings.image_bucket,
         upload_queue=QueueDef(settings.upload_queue_name, visibility_timeout_s=900),
         store_sync_queue=QueueDef(settings.store_sync_queue_name, visibility_timeout_s=900),
+        import_queue=QueueDef(settings.import_queue_name, visibility_timeout_s=900),
         event_bus_name=settings.event_bus_name,
     )

@@ -79,6 +79,11 @@ class StatefulStack(Stack):
         return self.queues[self.resources.upload_queue.name]
 
     @property
+    def import_queue(self) -> WorkQueue:
+        """The queue of the import worker (web-download)."""
+        return self.queues[self.resources.import_queue.name]
+
+    @property
     def store_sync_queue(self) -> WorkQueue:
         """The queue of replication and deletion work across stores."""
         return self.queues[self.resources.store_sync_queue.name]

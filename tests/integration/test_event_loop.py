@@ -54,6 +54,7 @@ def queues(moto_reset: str, sqs: Any) -> Provisioned:
         image_bucket="devstack-test-images",
         upload_queue=QUEUE,
         store_sync_queue=OTHER_QUEUE,
+        import_queue=QueueDef("devstack-test-import", visibility_timeout_s=1, max_receive_count=2),
         event_bus_name="devstack-test-events",
     )
     provisioned = provision(resources, moto_reset, AWS_REGION)
