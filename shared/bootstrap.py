@@ -12,7 +12,9 @@ from shared.domain.context import RequestContext
 from shared.domain.errors import GlanceError
 
 if TYPE_CHECKING:
+    from shared.queues import WorkQueue
     from shared.services.finalize import UploadFinalizer
+    from shared.services.imports import ImportWorker
     from shared.stores.s3 import ImageBucket
 
 
@@ -64,11 +66,28 @@ class Container:
         return ImageBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url)
 
     @cached_property
+    def import_queue(self) -> WorkQueue:
+        """The queue of the import worker."""
+        if "import_queue" in self.overrides:
+            return self.overrides["import_queue"]  # type: ignore[return-value]
+        from shared.queues import WorkQueue
+
+        s = self.settings
+        return WorkQueue(s.import_queue_name, s.aws_region, s.aws_endpoint_url)
+
+    @cached_property
     def finalizer(self) -> UploadFinalizer:
         """Verifies uploaded bytes and records the outcome on the image."""
         from shared.services.finalize import UploadFinalizer
 
         return UploadFinalizer(self.image_repository, self.image_bucket, self.settings)
+
+    @cached_property
+    def import_worker(self) -> ImportWorker:
+        """Finishes queued imports."""
+        from shared.services.imports import ImportWorker
+
+        return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings)
 
     @cached_property
     def authenticator(self) -> Authenticator:

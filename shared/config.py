@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Upper bound on index entries one list request may examine when filters discard candidates.
     list_scan_budget: int = Field(default=2000, ge=1)
 
+    # Glance's enabled_import_methods (copy-image arrives with multi-store, glance-download is not offered).
+    enabled_import_methods: Annotated[tuple[str, ...], NoDecode] = ("glance-direct", "web-download")
+
     # -- image data -----------------------------------------------------------------------------
     # Largest image accepted, in bytes (Glance's image_size_cap, 1 TiB).
     image_size_cap: int = Field(default=1024**4, ge=1)
@@ -80,7 +83,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     service_name: str = "serverless-glance"
 
-    @field_validator("disk_formats", "container_formats", "dev_roles", mode="before")
+    @field_validator("disk_formats", "container_formats", "dev_roles", "enabled_import_methods", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -94,6 +97,9 @@ class Settings(BaseSettings):
                 "SGLANCE_AUTH_MODE=trusted-headers is a local development mode and cannot run in a deployed "
                 "function (AWS_LAMBDA_FUNCTION_NAME is set); use auth_mode=keystone"
             )
+        unknown = set(self.enabled_import_methods) - {"glance-direct", "web-download"}
+        if unknown:
+            raise ValueError(f"unsupported import methods: {', '.join(sorted(unknown))}")
         if self.limit_param_default > self.api_limit_max:
             raise ValueError("limit_param_default must not exceed api_limit_max")
         return self

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.errors import error_body, error_text, status_for, wants_json
-from functions.api.routers import image_data, images, schemas, versions
+from functions.api.routers import discovery, image_data, images, schemas, versions
 from functions.api.schemas import all_schemas
 from shared.bootstrap import Container
 from shared.config import Settings, get_settings
@@ -28,7 +28,13 @@ REQUEST_ID_HEADER = "x-openstack-request-id"
 _VERSIONED_PREFIX = re.compile(r"^/v2\.\d+(?=/|$)")
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 _BODY_TOLERATED_PATHS = frozenset({"/v2/images", "/v2/images/"})
-_ROUTERS: tuple[APIRouter, ...] = (versions.router, schemas.router, images.router, image_data.router)
+_ROUTERS: tuple[APIRouter, ...] = (
+    versions.router,
+    schemas.router,
+    images.router,
+    image_data.router,
+    discovery.router,
+)
 
 
 class RequestContextMiddleware:

@@ -72,7 +72,11 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
     controller: ImageDataController | None = getattr(request.app.state, "image_data_controller", None)
     if controller is None:
         controller = ImageDataController(
-            container.image_repository, container.image_bucket, container.finalizer, container.settings
+            container.image_repository,
+            container.image_bucket,
+            container.finalizer,
+            container.settings,
+            container.import_queue,
         )
         request.app.state.image_data_controller = controller
     return controller

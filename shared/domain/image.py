@@ -297,12 +297,14 @@ class Image:
 
     # -- uploads --------------------------------------------------------------------------------
 
-    def open_upload(self, session: UploadSession, now: datetime) -> UploadSession | None:
+    def open_upload(
+        self, session: UploadSession, now: datetime, *, require_formats: bool = True
+    ) -> UploadSession | None:
         """Start receiving bytes: queued -> uploading. Returns an expired session this one replaces, if any.
 
         Raises:
             ConflictError: the image is not queued (or its open upload has not expired).
-            InvalidInputError: disk_format or container_format is not set.
+            InvalidInputError: disk_format or container_format is not set (staging does not require them).
         """
         replaced = None
         if self.status is ImageStatus.UPLOADING and self.upload is not None and self.upload.expired(now):
@@ -313,12 +315,32 @@ class Image:
                 detail=f"Image {self.id} is {self.status.value}; data can be uploaded only when queued."
             )
         missing = [k for k in ("disk_format", "container_format") if not getattr(self, k)]
-        if missing:
+        if missing and require_formats:
             raise InvalidInputError(f"Properties {', '.join(missing)} must be set prior to uploading data.")
         self.transition(ImageStatus.UPLOADING)
         self.upload = session
         self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
         return replaced
+
+    def start_import(self, method: str, session: UploadSession | None = None) -> None:
+        """Interoperable import: glance-direct takes the staged bytes (uploading -> importing); web-download
+        starts from queued with a new session. A second concurrent import finds ``importing``: 409.
+
+        Raises:
+            ConflictError: wrong status for the method, or formats not set (Glance answers 409 for both).
+        """
+        if method == "glance-direct":
+            if self.status is not ImageStatus.UPLOADING or self.upload is None or self.upload.method.value != "stage":
+                raise ConflictError(detail="Image needs to be staged before 'glance-direct' method can be used")
+        elif self.status is not ImageStatus.QUEUED:
+            raise ConflictError(detail=f"Image needs to be in 'queued' state to use '{method}' method")
+        for name in ("container_format", "disk_format"):
+            if not getattr(self, name):
+                raise ConflictError(detail=f"'{name}' needs to be set before import")
+        if session is not None:
+            self.upload = session
+            self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
+        self.transition(ImageStatus.IMPORTING)
 
     def begin_finalize(self) -> None:
         """The bytes are complete: uploading -> importing while they are verified (idempotent)."""

@@ -28,6 +28,15 @@ class UploadMethod(StrEnum):
     MULTIPART = "multipart"
     # Bytes stream through the API (PUT /file); finalised inline.
     PROXY = "proxy"
+    # Bytes staged through the API (PUT /stage); finalised when glance-direct import is called.
+    STAGE = "stage"
+    # Bytes fetched from a URL by the import worker (web-download); finalised inline by the worker.
+    WEB = "web-download"
+
+    @property
+    def finalised_inline(self) -> bool:
+        """Whether the writer of the bytes records the outcome itself (the S3 event only backs it up)."""
+        return self in (UploadMethod.PROXY, UploadMethod.WEB)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class Outcome(StrEnum):
     IGNORED = "ignored"  # not an image object (e.g. S3's test event)
     DUPLICATE = "duplicate"  # the image already holds these bytes
     ORPHAN = "orphan"  # no image wants these bytes any more: deleted
-    DEFERRED = "deferred"  # the API is finalising this PUT /file itself; retry later
+    DEFERRED = "deferred"  # the writer (PUT /file, web-download) is finalising these bytes itself; retry later
     ACTIVE = "active"
     REFUSED = "refused"  # back to queued with the reason on the image
 
@@ -67,8 +67,11 @@ class UploadFinalizer:
         if session is None or session.id != session_id or image.is_deleted():
             self.bucket.delete(key)
             return Outcome.ORPHAN
+        if session.method is UploadMethod.STAGE and image.status is ImageStatus.UPLOADING:
+            # Staged bytes wait for the glance-direct import call.
+            return Outcome.IGNORED
         grace = timedelta(seconds=self.settings.proxy_finalize_grace_seconds)
-        if session.method is UploadMethod.PROXY and utcnow() < session.created_at + grace:
+        if session.method.finalised_inline and utcnow() < session.created_at + grace:
             return Outcome.DEFERRED
         self._begin(image)
         try:

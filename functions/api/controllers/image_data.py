@@ -27,6 +27,7 @@ from shared.domain.errors import (
 from shared.domain.image import Image, ImageStatus, LocationStatus, utcnow
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession, plan_upload
 from shared.policy import ImagePolicy
+from shared.queues import WorkQueue
 from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.stores.s3 import ImageBucket, PresignedRequest, RangeNotSatisfiableError, UploadedPart
@@ -80,11 +81,19 @@ class Download:
 class ImageDataController:
     """Use cases of the image-data routes."""
 
-    def __init__(self, repo: ImageRepository, bucket: ImageBucket, finalizer: UploadFinalizer, settings: Settings):
+    def __init__(
+        self,
+        repo: ImageRepository,
+        bucket: ImageBucket,
+        finalizer: UploadFinalizer,
+        settings: Settings,
+        import_queue: WorkQueue,
+    ) -> None:
         self.repo = repo
         self.bucket = bucket
         self.finalizer = finalizer
         self.settings = settings
+        self.import_queue = import_queue
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         policy = ImagePolicy(ctx)
@@ -104,7 +113,7 @@ class ImageDataController:
 
     def _start(self, image: Image, plan: UploadPlan, size: int | None, checksum: str | None) -> UploadSession:
         session = UploadSession.new(image.id, plan, size=size, now=utcnow(), ttl=self._session_ttl(), checksum=checksum)
-        replaced = image.open_upload(session, utcnow())
+        replaced = image.open_upload(session, utcnow(), require_formats=plan.method is not UploadMethod.STAGE)
         if plan.method is UploadMethod.MULTIPART:
             session.s3_upload_id = self.bucket.create_multipart(session.key)
         image.touch()
@@ -276,6 +285,77 @@ class ImageDataController:
     def _fail(self, image_id: str, session: UploadSession, reason: str) -> None:
         self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason))
 
+    # -- PUT /stage and import ----------------------------------------------------------------------
+
+    def _require_method(self, method: str) -> None:
+        if method not in self.settings.enabled_import_methods:
+            raise InvalidInputError(f"Unknown import method name '{method}'.")
+
+    def start_stage(self, ctx: RequestContext, image_id: str) -> tuple[Image, UploadSession]:
+        """``PUT /v2/images/{id}/stage``: queued -> uploading (404 when glance-direct is not enabled)."""
+        if "glance-direct" not in self.settings.enabled_import_methods:
+            raise NotFoundError(kind="route", id="stage")
+        image = self._writable(ctx, image_id)
+        plan = UploadPlan(UploadMethod.STAGE, self.settings.multipart_part_size, 1)
+        return image, self._start(image, plan, None, None)
+
+    def finish_stage(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> None:
+        """Store the staged bytes (verified later, by the import); a failure returns the image to queued."""
+        cap = self.settings.image_size_cap
+        received = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal received
+            for chunk in chunks:
+                received += len(chunk)
+                if received > cap:
+                    raise RequestTooLargeError(detail=f"the image is larger than the {cap}-byte size cap")
+                yield chunk
+
+        try:
+            self.bucket.upload_chunks(session.key, counted(), self.settings.multipart_part_size)
+        except BaseException as exc:
+            self._unstage(image.id, session)
+            if isinstance(exc, GlanceError):
+                raise
+            raise StoreUnavailableError(detail=type(exc).__name__) from exc
+        session.size = received
+
+    def _unstage(self, image_id: str, session: UploadSession) -> None:
+        image = self.repo.get(image_id)
+        if image.upload is not None and image.upload.id == session.id:
+            image.abort_upload()
+            image.touch()
+            self.repo.save(image)
+
+    def import_image(self, ctx: RequestContext, image_id: str, body: Any, request_id: str) -> Image:
+        """``POST /v2/images/{id}/import``: glance-direct or web-download; the import worker does the rest."""
+        method = _import_method(body)
+        self._require_method(method)
+        image = self._writable(ctx, image_id)
+        if image.status is ImageStatus.ACTIVE:
+            raise ConflictError(detail="Image with status active cannot be target for import")
+        job: dict[str, Any] = {"method": method, "image_id": image.id, "request_id": request_id}
+        if method == "web-download":
+            uri = body["method"].get("uri")
+            if not isinstance(uri, str) or not uri:
+                raise InvalidInputError("web-download requires 'uri' in the method.")
+            from shared.net.ssrf import UrlPolicy, validate_url
+
+            validate_url(uri, UrlPolicy.from_settings(self.settings))
+            plan = UploadPlan(UploadMethod.WEB, self.settings.multipart_part_size, 1)
+            session = UploadSession.new(image.id, plan, size=None, now=utcnow(), ttl=self._session_ttl())
+            image.start_import(method, session)
+            job["uri"] = uri
+        else:
+            image.start_import(method)
+        assert image.upload is not None
+        job["session_id"] = image.upload.id
+        image.touch()
+        self.repo.save(image)
+        self.import_queue.send(job)
+        return image
+
     # -- downloads ----------------------------------------------------------------------------------
 
     def download(
@@ -296,6 +376,21 @@ class ImageDataController:
         except RangeNotSatisfiableError:
             raise InvalidRangeError(detail=byte_range or "") from None
         return Download(image, chunks=read.chunks, length=read.length, content_range=read.content_range)
+
+
+def _import_method(body: Any) -> str:
+    """The method name of an import body, validated as Glance does (400 for a malformed body)."""
+    if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+        raise InvalidInputError("Import request requires a 'method' field.")
+    name = body["method"].get("name")
+    if not isinstance(name, str):
+        raise InvalidInputError("Import request requires a 'name' field.")
+    for flag in ("all_stores_must_succeed", "all_stores"):
+        if flag in body and not isinstance(body[flag], bool):
+            raise InvalidInputError(f"'{flag}' must be boolean value only")
+    if body.get("stores") or body.get("all_stores"):
+        raise InvalidInputError("Multiple stores are not enabled on this service.")
+    return name
 
 
 def _too_large(limit: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -21,19 +22,40 @@ router = APIRouter(prefix="/v2/images")
 @router.put("/{image_id}/file", status_code=204)
 async def upload_file(request: Request, image_id: str, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Glance's upload: bytes through the API, verified and recorded before the response."""
-    length = _int_header(request, "content-length")
-    data.check_put_file(request.headers.get("content-type"), length)
+    data.check_put_file(request.headers.get("content-type"), _int_header(request, "content-length"))
     declared = _int_header(request, "x-openstack-image-size")
     image, session = await run_in_threadpool(data.start_put_file, ctx, image_id, declared)
+    await _pipe_body(request, lambda chunks: data.finish_put_file(image, session, chunks))
+    return Response(status_code=204)
+
+
+@router.put("/{image_id}/stage", status_code=204)
+async def stage_file(request: Request, image_id: str, ctx: ContextDep, data: ImageDataDep) -> Response:
+    """Glance's staging for glance-direct import: the image shows ``uploading`` until the import call."""
+    data.check_put_file(request.headers.get("content-type"), _int_header(request, "content-length"))
+    image, session = await run_in_threadpool(data.start_stage, ctx, image_id)
+    await _pipe_body(request, lambda chunks: data.finish_stage(image, session, chunks))
+    return Response(status_code=204)
+
+
+@router.post("/{image_id}/import", status_code=202)
+def import_image(request: Request, image_id: str, ctx: ContextDep, data: ImageDataDep, body: JsonBody) -> Response:
+    """Interoperable image import (glance-direct, web-download): 202, the import worker finishes it."""
+    data.import_image(ctx, image_id, body, request.state.request_id)
+    return Response(status_code=202)
+
+
+async def _pipe_body(request: Request, consume: Callable[[ChunkPipe], object]) -> None:
+    """Feed the request body to ``consume`` running in a worker thread, with bounded memory."""
     pipe = ChunkPipe()
 
-    def consume() -> None:
+    def run() -> None:
         try:
-            data.finish_put_file(image, session, pipe)
+            consume(pipe)
         finally:
             pipe.consumer_done.set()
 
-    worker = asyncio.get_running_loop().run_in_executor(None, consume)
+    worker = asyncio.get_running_loop().run_in_executor(None, run)
     try:
         async for chunk in request.stream():
             if chunk and not await pipe.put(chunk):
@@ -42,7 +64,6 @@ async def upload_file(request: Request, image_id: str, ctx: ContextDep, data: Im
     except ClientDisconnect:
         await pipe.close(StoreUnavailableError(detail="the client disconnected"))
     await worker
-    return Response(status_code=204)
 
 
 def _int_header(request: Request, name: str) -> int | None:

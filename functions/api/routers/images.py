@@ -19,7 +19,11 @@ router = APIRouter(prefix="/v2/images")
 def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResponse:
     """Register a new image in status ``queued``."""
     image = images.create(ctx, body)
-    return JSONResponse(image_view(image), status_code=201, headers={"Location": f"/v2/images/{image.id}"})
+    headers = {"Location": f"/v2/images/{image.id}"}
+    methods = images.settings.enabled_import_methods
+    if methods:
+        headers["OpenStack-image-import-methods"] = ",".join(methods)
+    return JSONResponse(image_view(image), status_code=201, headers=headers)
 
 
 @router.get("")

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-# Exactly the v2 minor versions this service implements: the core image API, tags, schemas and actions.
-# Import (2.6+), multi-store (2.8+), per-image tasks (2.12), cache (2.14+) and the location API (2.17) are
-# added here by the issues that build them.
-SUPPORTED_VERSIONS = ("2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+# Exactly the v2 minor versions this service implements: the core image API, tags, schemas and actions, image
+# data, interoperable import (2.6) and os_hidden with /v2/info/import (2.7). Multi-store (2.8+), per-image tasks
+# (2.12), cache (2.14+) and the location API (2.17) are added here by the issues that build them.
+SUPPORTED_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 CURRENT_VERSION = SUPPORTED_VERSIONS[0]
 
 router = APIRouter()
