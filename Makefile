@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: install run test unit integration api lint typecheck format bench synth clean
+.PHONY: install backends run test unit integration api lint typecheck format bench synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The real Ceph RADOS Gateway that tests/integration/test_presigned_scope_rgw.py starts: apt-installs it on
+# the first run (needs root or password-less sudo), a no-op afterwards. SGLANCE_SKIP_RGW=1 skips both.
+backends:
+ifneq ($(SGLANCE_SKIP_RGW),1)
+	bash tests/backends/ceph/install.sh
+endif
+
 run: install
 	$(BIN)/python -m devstack
 
-test: install lint
+test: install lint backends
 	$(BIN)/pytest
 
 unit: install
 	$(BIN)/pytest tests/unit
 
-integration: install
+integration: install backends
 	$(BIN)/pytest tests/integration
 
 api: install

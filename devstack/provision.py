@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from shared.resources import STAGING_PREFIX, QueueDef, Resources, TableDef
+from shared.resources import IMAGE_OBJECT_PREFIX, QueueDef, Resources, TableDef
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +176,14 @@ def _ensure_upload_notification(s3: Any, bucket: str, queue_arn: str) -> None:
         "Id": UPLOAD_NOTIFICATION_ID,
         "QueueArn": queue_arn,
         "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": STAGING_PREFIX}]}},
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": IMAGE_OBJECT_PREFIX}]}},
     }
     current = s3.get_bucket_notification_configuration(Bucket=bucket)
     # Every PutBucketNotificationConfiguration puts an s3:TestEvent on the queue, so only write on a change.
     if any(_same_queue_config(config, wanted) for config in current.get("QueueConfigurations", [])):
         return
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [wanted]})
-    log.info("bucket %s notifies %s of objects created under %s", bucket, queue_arn, STAGING_PREFIX)
+    log.info("bucket %s notifies %s of objects created under %s", bucket, queue_arn, IMAGE_OBJECT_PREFIX)
 
 
 def _same_queue_config(config: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -79,11 +79,52 @@ class Settings(BaseSettings):
     # A PUT /file session is finalised by the API itself; the S3 event waits this long before taking over.
     proxy_finalize_grace_seconds: int = Field(default=300, ge=0)
 
+    # -- web-download (import) -------------------------------------------------------------------
+    # The URL policy of shared/net/ssrf.py (Glance's [import_filtering_opts]). Every address a URL's host resolves
+    # to must be public unicast, unless the host is in allowed_hosts; cloud metadata addresses are always refused.
+    web_download_allowed_schemes: Annotated[tuple[str, ...], NoDecode] = ("http", "https")
+    # Empty: any port.
+    web_download_allowed_ports: Annotated[tuple[int, ...], NoDecode] = (80, 443)
+    # Host names or IP literals (as written in the URL) fetched even if they resolve to non-public addresses.
+    web_download_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    # Never fetched: names (".example.com" covers subdomains too), IP addresses or CIDR networks.
+    web_download_disallowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    web_download_max_redirects: int = Field(default=5, ge=0, le=20)
+    web_download_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longest silence between two reads of the body, not a limit on the whole download.
+    web_download_read_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("web_download_allowed_schemes", mode="after")
+    @classmethod
+    def _only_http_schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or set(value) - {"http", "https"}:
+            raise ValueError("web_download_allowed_schemes must be a non-empty subset of http, https")
+        return value
+
+    @field_validator("web_download_allowed_ports", mode="after")
+    @classmethod
+    def _valid_ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 < port < 65536 for port in value):
+            raise ValueError("web_download_allowed_ports must be TCP ports (1-65535)")
+        return value
+
+    # -- end web-download (import) ---------------------------------------------------------------
+
     # -- observability --------------------------------------------------------------------------
     log_level: str = "INFO"
     service_name: str = "serverless-glance"
 
-    @field_validator("disk_formats", "container_formats", "dev_roles", "enabled_import_methods", mode="before")
+    @field_validator(
+        "disk_formats",
+        "container_formats",
+        "dev_roles",
+        "enabled_import_methods",
+        "web_download_allowed_schemes",
+        "web_download_allowed_ports",
+        "web_download_allowed_hosts",
+        "web_download_disallowed_hosts",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

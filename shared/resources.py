@@ -82,8 +82,13 @@ class QueueDef:
         return f"{self.name}-dlq"
 
 
-# Key prefix under which clients' direct uploads land; S3 notifications are filtered on it.
-STAGING_PREFIX = "staging/"
+# Key prefix of every image object (images/<image id>/<upload session id>); S3 notifications are filtered on it.
+IMAGE_OBJECT_PREFIX = "images/"
+# Objects carry this tag from upload until finalisation; the bucket lifecycle expires objects still pending
+# after a week (abandoned or refused uploads), and never touches active ones.
+STATE_TAG_KEY = "sglance-state"
+PENDING_STATE = "pending"
+ACTIVE_STATE = "active"
 
 
 @dataclass(frozen=True)

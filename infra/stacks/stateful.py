@@ -18,7 +18,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shared.resources import STAGING_PREFIX, QueueDef, Resources, TableDef
+from shared.resources import IMAGE_OBJECT_PREFIX, PENDING_STATE, STATE_TAG_KEY, QueueDef, Resources, TableDef
 
 # Clients abandon multipart uploads (killed CLI, lost network); their parts are billed until aborted.
 ABORT_INCOMPLETE_UPLOADS_AFTER = Duration.days(1)
@@ -67,7 +67,7 @@ class StatefulStack(Stack):
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.SqsDestination(self.upload_queue.queue),
-            s3.NotificationKeyFilter(prefix=STAGING_PREFIX),
+            s3.NotificationKeyFilter(prefix=IMAGE_OBJECT_PREFIX),
         )
         self.bus = events.EventBus(
             self, "EventBus", event_bus_name=resources.event_bus_name, description="Serverless Glance image events"
@@ -131,7 +131,13 @@ class StatefulStack(Stack):
                     id="abort-incomplete-multipart-uploads",
                     abort_incomplete_multipart_upload_after=ABORT_INCOMPLETE_UPLOADS_AFTER,
                 ),
-                s3.LifecycleRule(id="expire-staged-uploads", prefix=STAGING_PREFIX, expiration=STAGING_EXPIRATION),
+                # Only objects still tagged pending (uploads never finalised, or refused): active images stay.
+                s3.LifecycleRule(
+                    id="expire-abandoned-uploads",
+                    prefix=IMAGE_OBJECT_PREFIX,
+                    tag_filters={STATE_TAG_KEY: PENDING_STATE},
+                    expiration=STAGING_EXPIRATION,
+                ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.errors import InvalidInputError
+from shared.resources import IMAGE_OBJECT_PREFIX
 
 MiB = 1024 * 1024
 # S3 limits: parts of 5 MiB .. 5 GiB, at most 10 000 of them; single PUTs up to 5 GiB.
@@ -16,7 +17,7 @@ S3_MIN_PART = 5 * MiB
 S3_MAX_PART = 5 * 1024 * MiB
 S3_MAX_PARTS = 10_000
 # Where image bytes live in the bucket: images/<image id>/<upload session id>.
-IMAGE_KEY_PREFIX = "images/"
+IMAGE_KEY_PREFIX = IMAGE_OBJECT_PREFIX
 # The property that tells users why their last upload was refused (Glance has no error state).
 UPLOAD_ERROR_PROPERTY = "os_glance_upload_error"
 

@@ -18,8 +18,9 @@ from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, NotFoundError
 from shared.domain.image import Image, ImageData, ImageStatus, Location, LocationStatus, utcnow
 from shared.domain.upload import UploadMethod, UploadSession, parse_image_key
+from shared.resources import ACTIVE_STATE
 from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
-from shared.stores.s3 import ACTIVE, ImageBucket, ObjectMissingError
+from shared.stores.s3 import ImageBucket, ObjectMissingError
 
 PRIMARY_STORE = "s3"
 _SAVE_ATTEMPTS = 8
@@ -137,7 +138,7 @@ class UploadFinalizer:
             if reason is not None:
                 self.bucket.delete(session.key)
                 return Outcome.REFUSED
-            self.bucket.mark(session.key, ACTIVE)
+            self.bucket.mark(session.key, ACTIVE_STATE)
             return Outcome.ACTIVE
         raise ConcurrentUpdateError(image_id=image_id)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-STATE_TAG = "sglance-state"
-PENDING = "pending"
-ACTIVE = "active"
+from shared.resources import PENDING_STATE as PENDING
+from shared.resources import STATE_TAG_KEY as STATE_TAG
+
 READ_CHUNK = 8 * 1024 * 1024
 
 

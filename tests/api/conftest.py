@@ -14,8 +14,12 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +44,48 @@ from tests.api.support import (
 )
 
 
+@dataclass(frozen=True)
+class WebServer:
+    """Where web-download test files are served from."""
+
+    root: Path
+    url: str
+    port: int
+
+
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    """The local stack (moto, the API on uvicorn, the event loop), started once for tests/api."""
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """A loopback HTTP server for web-download imports; tests drop files into its folder."""
+    root: Path = tmp_path_factory.mktemp("web")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebServer(root, f"http://127.0.0.1:{server.server_address[1]}", server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory, web_server: WebServer) -> Iterator[DevStack]:
+    """The local stack (moto, the API on uvicorn, the event loop), started once for tests/api.
+
+    Web-download may fetch from the test's loopback web server only: the default URL policy refuses loopback.
+    """
     state_dir: Path = tmp_path_factory.mktemp("devstack")
-    with DevStack(api_port=0, aws_port=0, state_dir=state_dir) as running:
-        yield running
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS", "127.0.0.1")
+        env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS", str(web_server.port))
+        with DevStack(api_port=0, aws_port=0, state_dir=state_dir) as running:
+            yield running
 
 
 @pytest.fixture(scope="package")

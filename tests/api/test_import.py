@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.conftest import WebServer
 from tests.api.support import A_MEMBER, GlanceHttp
 from tests.support.image_corpus import qcow2_with_backing_file
 
@@ -135,3 +136,33 @@ def test_glanceclient__stage_and_import(glance_a_member: Any, tag: str, http: Gl
 
     assert final["status"] == "active"
     assert final["checksum"] == hashlib.md5(payload).hexdigest()
+
+
+def test_web_download__fetches_the_url_and_ends_active(http: GlanceHttp, tag: str, web_server: WebServer) -> None:
+    payload = os.urandom(3 * MiB)
+    (web_server.root / f"{tag}.raw").write_bytes(payload)
+    image_id = _create(http, tag)
+
+    response = _import(http, image_id, {"name": "web-download", "uri": f"{web_server.url}/{tag}.raw"})
+    image = _wait_final(http, image_id)
+
+    assert response.status_code == 202
+    assert image["status"] == "active"
+    assert image["os_hash_value"] == hashlib.sha512(payload).hexdigest()
+    assert http.request("GET", f"/v2/images/{image_id}/file", persona=A_MEMBER).content == payload
+
+
+def test_web_download__unsafe_content_or_a_dead_url__queued_with_the_reason(
+    http: GlanceHttp, tag: str, web_server: WebServer
+) -> None:
+    (web_server.root / f"{tag}.qcow2").write_bytes(qcow2_with_backing_file())
+    unsafe = _create(http, tag, disk_format="qcow2")
+    missing = _create(http, tag)
+
+    assert _import(http, unsafe, {"name": "web-download", "uri": f"{web_server.url}/{tag}.qcow2"}).status_code == 202
+    assert _import(http, missing, {"name": "web-download", "uri": f"{web_server.url}/nope"}).status_code == 202
+
+    assert "backing_file" in _wait_final(http, unsafe)["os_glance_upload_error"]
+    dead = _wait_final(http, missing)
+    assert dead["status"] == "queued"
+    assert "web-download failed" in dead["os_glance_upload_error"]

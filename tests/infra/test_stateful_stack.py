@@ -16,7 +16,7 @@ from aws_cdk.assertions import Match, Template
 from infra.cdk_app import DEFAULT_STAGE, read_context
 from infra.stacks.stateful import StatefulStack
 from shared.config import Settings
-from shared.resources import IMAGES_TABLE, STAGING_PREFIX, QueueDef, resources_for
+from shared.resources import IMAGE_OBJECT_PREFIX, IMAGES_TABLE, PENDING_STATE, STATE_TAG_KEY, QueueDef, resources_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,7 +139,7 @@ def test_bucket__policy_refuses_requests_without_tls(template: Template) -> None
     )
 
 
-def test_bucket__lifecycle_aborts_stale_multipart_uploads_and_expires_staging(template: Template) -> None:
+def test_bucket__lifecycle_aborts_stale_multipart_uploads_and_expires_pending_objects_only(template: Template) -> None:
     properties = _only(template, "AWS::S3::Bucket")[1]["Properties"]
     rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
 
@@ -149,9 +149,10 @@ def test_bucket__lifecycle_aborts_stale_multipart_uploads_and_expires_staging(te
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
             "Status": "Enabled",
         },
-        "expire-staged-uploads": {
-            "Id": "expire-staged-uploads",
-            "Prefix": STAGING_PREFIX,
+        "expire-abandoned-uploads": {
+            "Id": "expire-abandoned-uploads",
+            "Prefix": IMAGE_OBJECT_PREFIX,
+            "TagFilters": [{"Key": STATE_TAG_KEY, "Value": PENDING_STATE}],
             "ExpirationInDays": 7,
             "Status": "Enabled",
         },
@@ -212,7 +213,7 @@ def test_bucket__notifies_the_upload_queue_of_objects_created_under_staging(temp
         "QueueConfigurations": [
             {
                 "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": STAGING_PREFIX}]}},
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": IMAGE_OBJECT_PREFIX}]}},
                 "QueueArn": {"Fn::GetAtt": [queue_id, "Arn"]},
             }
         ]

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from devstack.stack import DevStack, DevStackError
 from shared.config import Settings, get_settings
-from shared.resources import STAGING_PREFIX, resources_for
+from shared.resources import IMAGE_OBJECT_PREFIX, resources_for
 from tests.integration.lambda_fakes import RecordingHandler
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ def test_devstack__serves_the_api_and_hands_staging_uploads_to_the_upload_handle
         session = boto3.session.Session(region_name=stack.settings.aws_region)
         s3 = session.client("s3", endpoint_url=stack.aws_endpoint)
         try:
-            s3.put_object(Bucket=resources.image_bucket, Key=f"{STAGING_PREFIX}img-1", Body=b"data")
+            s3.put_object(Bucket=resources.image_bucket, Key=f"{IMAGE_OBJECT_PREFIX}img-1", Body=b"data")
         finally:
             s3.close()
 
@@ -67,7 +67,7 @@ def test_devstack__serves_the_api_and_hands_staging_uploads_to_the_upload_handle
             bodies = [json.loads(record["body"]) for record in handler.records]
             return [unquote_plus(r["s3"]["object"]["key"]) for body in bodies for r in body.get("Records", [])]
 
-        handler.wait_for(lambda: uploaded_keys() == [f"{STAGING_PREFIX}img-1"])
+        handler.wait_for(lambda: uploaded_keys() == [f"{IMAGE_OBJECT_PREFIX}img-1"])
 
     assert not stack.state_file.exists()
     assert dict(os.environ) == env_before

@@ -11,7 +11,7 @@ import pytest
 
 from devstack.provision import provision
 from shared.config import Settings
-from shared.resources import IMAGES_TABLE, STAGING_PREFIX, Resources, resources_for
+from shared.resources import IMAGE_OBJECT_PREFIX, IMAGES_TABLE, Resources, resources_for
 from tests.conftest import AWS_REGION
 
 pytestmark = pytest.mark.integration
@@ -153,13 +153,13 @@ def test_upload_notification__put_under_staging__reaches_upload_queue_and_others
     provisioned = provision(resources, moto_reset, AWS_REGION)
     s3, sqs = aws_client("s3"), aws_client("sqs")
 
-    s3.put_object(Bucket=resources.image_bucket, Key="images/outside", Body=b"x")
-    s3.put_object(Bucket=resources.image_bucket, Key=f"{STAGING_PREFIX}upload 1", Body=b"abc")
+    s3.put_object(Bucket=resources.image_bucket, Key="elsewhere/outside", Body=b"x")
+    s3.put_object(Bucket=resources.image_bucket, Key=f"{IMAGE_OBJECT_PREFIX}upload 1", Body=b"abc")
 
     bodies = [b for b in _drain(sqs, provisioned.queues[resources.upload_queue.name].url) if "Records" in b]
     records = [record for body in bodies for record in body["Records"]]
     assert [(r["eventName"], unquote_plus(r["s3"]["object"]["key"])) for r in records] == [
-        ("ObjectCreated:Put", f"{STAGING_PREFIX}upload 1")
+        ("ObjectCreated:Put", f"{IMAGE_OBJECT_PREFIX}upload 1")
     ]
     assert records[0]["s3"]["bucket"]["name"] == resources.image_bucket
     assert records[0]["s3"]["object"]["size"] == 3

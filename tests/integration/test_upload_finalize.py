@@ -19,6 +19,7 @@ from shared.domain.context import RequestContext
 from shared.domain.errors import ConflictError
 from shared.domain.image import Image, ImageStatus, LocationStatus
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY
+from shared.queues import WorkQueue
 from shared.resources import IMAGES_TABLE, resources_for
 from shared.services.finalize import Outcome, UploadFinalizer
 from shared.stores.s3 import STATE_TAG, ImageBucket, ObjectMissingError
@@ -71,7 +72,9 @@ def parts(moto_reset: str) -> Iterator[Parts]:
     repo = DynamoImageRepository(IMAGES_TABLE, resources.table_name, REGION, moto_reset)
     bucket = ImageBucket(resources.image_bucket, REGION, moto_reset)
     finalizer = UploadFinalizer(repo, bucket, settings)
-    yield Parts(settings, repo, bucket, finalizer, ImageDataController(repo, bucket, finalizer, settings))
+    queue = WorkQueue(resources.import_queue.name, REGION, moto_reset)
+    yield Parts(settings, repo, bucket, finalizer, ImageDataController(repo, bucket, finalizer, settings, queue))
+    queue.client.close()
     bucket.client.close()
 
 

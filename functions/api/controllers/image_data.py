@@ -28,6 +28,7 @@ from shared.domain.image import Image, ImageStatus, LocationStatus, utcnow
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession, plan_upload
 from shared.policy import ImagePolicy
 from shared.queues import WorkQueue
+from shared.resources import PENDING_STATE
 from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.stores.s3 import ImageBucket, PresignedRequest, RangeNotSatisfiableError, UploadedPart
@@ -218,6 +219,9 @@ class ImageDataController:
                 detail=f"Upload is incomplete: missing parts {missing[:20]}, wrong-sized parts {wrong[:20]}."
             )
         self.bucket.complete_multipart(session.key, session.s3_upload_id, [uploaded[n] for n in sorted(uploaded)])
+        # Some S3 implementations (Ceph RGW 16) drop the tag given at CreateMultipartUpload; the lifecycle
+        # expiry of abandoned objects relies on it.
+        self.bucket.mark(session.key, PENDING_STATE)
         return image
 
     def abort(self, ctx: RequestContext, image_id: str) -> None:

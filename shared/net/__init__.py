@@ -1,0 +1,1 @@
+"""Outbound HTTP on behalf of users: the URL policy every fetch of a user-supplied URL goes through."""
