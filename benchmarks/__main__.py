@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks._common import BENCH_DIR, REPO_ROOT, PartResult, SummaryRow, Table, loadavg
 
-PARTS = ("coldstart", "rps", "hashing", "listcost")
+PARTS = ("coldstart", "rps", "hashing", "listcost", "uploads")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, help="coldstart: fresh processes per variant (default 10; quick 3)")
     parser.add_argument("--requests", type=int, help="rps: timed requests per kind (default 200; quick 50)")
     parser.add_argument("--list-reps", type=int, help="listcost: runs per request at the smallest size (default 3)")
+    parser.add_argument("--size-mib", type=int, help="uploads: upload size in MiB (default 1024; quick 256)")
     parser.add_argument("--json", type=Path, help="results file (default .bench/results-<UTC timestamp>.json)")
     return parser
 
@@ -51,6 +52,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], PartResult]]:
     runs = args.runs or (3 if quick else 10)
     requests = args.requests or (50 if quick else 200)
     list_reps = args.list_reps or (1 if quick else 3)
+    size_mib = args.size_mib or (256 if quick else 1024)
 
     def coldstart() -> PartResult:
         from benchmarks import coldstart as part
@@ -72,7 +74,12 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], PartResult]]:
 
         return part.run(sizes=sizes, reps=list_reps)
 
-    return {"coldstart": coldstart, "rps": rps, "hashing": hashing, "listcost": listcost}
+    def uploads() -> PartResult:
+        from benchmarks import uploads as part
+
+        return part.run(size_mib=size_mib, quick=quick)
+
+    return {"coldstart": coldstart, "rps": rps, "hashing": hashing, "listcost": listcost, "uploads": uploads}
 
 
 def _git_revision() -> str:

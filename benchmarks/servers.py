@@ -5,7 +5,10 @@ until SIGTERM. One process per server means its CPU time (``/proc/<pid>/stat``) 
 
 - ``moto``: ``ThreadedMotoServer``, the emulator the tests use.
 - ``api``: ``functions.api.app.create_app()`` under uvicorn, configured from the environment exactly as a
-  deployed function is (``SGLANCE_*``), with the same uvicorn settings as ``devstack``.
+  deployed function is (``SGLANCE_*``), with the same uvicorn settings as ``devstack``. With ``--event-loop`` the
+  same process also runs devstack's SQS event loop (the queue handlers, ``upload_complete`` among them), so the
+  S3 event of a presigned upload is finalised there and its CPU counts as the API process's. The resources must
+  already exist on the emulator (``devstack.provision``).
 - ``bare``: a FastAPI app with nothing but two routes that return fixed JSON bodies (``--show-body`` and
   ``--list-body``: files holding the API's own responses), served the same way: the "how fast can FastAPI
   on uvicorn be here" reference.
@@ -76,6 +79,17 @@ def _serve_asgi(app: Any, port_file: str) -> None:
     server.run(sockets=[sock])
 
 
+def _start_event_loop() -> Any:
+    from devstack.event_loop import EventLoop, default_handlers
+    from shared.config import get_settings
+    from shared.resources import resources_for
+
+    settings = get_settings()
+    loop = EventLoop(default_handlers(resources_for(settings)), settings.aws_endpoint_url, settings.aws_region)
+    loop.start()
+    return loop
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run one server until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.servers")
@@ -83,13 +97,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--show-body", help="bare: JSON file returned by GET /v2/images/{id}")
     parser.add_argument("--list-body", help="bare: JSON file returned by GET /v2/images")
+    parser.add_argument("--event-loop", action="store_true", help="api: also run the SQS event loop (queue handlers)")
     args = parser.parse_args(argv)
     if args.kind == "moto":
         _serve_moto(args.port_file)
     elif args.kind == "api":
         from functions.api.app import create_app
 
-        _serve_asgi(create_app(), args.port_file)
+        # Started before the port is written: once the caller sees the port, the queues are being polled.
+        loop = _start_event_loop() if args.event_loop else None
+        try:
+            _serve_asgi(create_app(), args.port_file)
+        finally:
+            if loop is not None:
+                loop.stop()
     else:
         show_body = json.loads(Path(args.show_body).read_text())
         list_body = json.loads(Path(args.list_body).read_text())
