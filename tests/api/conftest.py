@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import functools
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +29,12 @@ import glanceclient
 import openstack.connection
 import pytest
 import requests
+import uvicorn
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
 from devstack.stack import DevStack
+from functions.api.app import create_app
 from tests.api.support import (
     A_MEMBER,
     A_READER,
@@ -86,6 +90,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_server: WebServer) -> It
         env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS", str(web_server.port))
         with DevStack(api_port=0, aws_port=0, state_dir=state_dir) as running:
             yield running
+
+
+@pytest.fixture(scope="package")
+def redirect_endpoint(stack: DevStack) -> Iterator[str]:
+    """A second API server on the same data, configured as behind API Gateway: GET /file redirects to a
+    presigned S3 GET instead of streaming."""
+    settings = stack.settings.model_copy(update={"data_delivery": "redirect"})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the redirect-mode API did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture(scope="package")

@@ -9,8 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import glanceclient
 import openstack.connection
 import pytest
+import requests
+from keystoneauth1 import noauth
+from keystoneauth1 import session as ks_session
 
 from tests.api.support import A_MEMBER, A_READER, ADMIN, GlanceHttp
 from tests.api.test_openstack_cli import _openstack, _openstack_json
@@ -171,5 +175,36 @@ def test_openstack_cli__image_create_file_and_image_save(endpoint: str, tag: str
     saved = _openstack(endpoint, "image", "save", "--file", str(target), created["id"])
 
     assert created["status"] == "active"
+    assert saved.returncode == 0, saved.stderr
+    assert target.read_bytes() == payload
+
+
+@pytest.mark.filterwarnings("ignore::openstack.warnings.RemovedInSDK50Warning")
+def test_redirect_mode__every_client_follows_the_presigned_get_and_verifies_the_bytes(
+    http: GlanceHttp, tag: str, redirect_endpoint: str, tmp_path: Path
+) -> None:
+    payload = _payload(1 * MiB + 9)
+    image_id = _create(http, tag)
+    assert _put_file(http, image_id, payload).status_code == 204
+    raw = requests.get(f"{redirect_endpoint}/v2/images/{image_id}/file", headers=A_MEMBER.headers,
+                       allow_redirects=False, timeout=30)  # fmt: skip
+    assert raw.status_code == 302
+    assert "X-Amz-Signature=" in raw.headers["Location"]
+
+    session = ks_session.Session(auth=noauth.NoAuth(), additional_headers=A_MEMBER.headers)
+    sdk = openstack.connection.Connection(session=session, image_endpoint_override=redirect_endpoint,
+                                          image_api_version="2")  # fmt: skip
+    glance = glanceclient.Client("2", session=session, endpoint=redirect_endpoint)
+    try:
+        via_sdk = sdk.image.download_image(sdk.image.get_image(image_id)).content
+        via_glanceclient = b"".join(glance.images.data(image_id))
+    finally:
+        sdk.close()
+        session.session.close()
+    target = tmp_path / "cli.raw"
+    saved = _openstack(redirect_endpoint, "image", "save", "--file", str(target), image_id)
+
+    assert via_sdk == payload
+    assert via_glanceclient == payload
     assert saved.returncode == 0, saved.stderr
     assert target.read_bytes() == payload

@@ -288,3 +288,23 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def test_upload_left_open__after_its_session_expires__is_replaced_and_its_parts_dropped(parts: Parts) -> None:
+    image = parts.new_image()
+    first = parts.data.open_upload(OWNER, image.id, {"size": 12 * MiB, "method": "multipart"})
+    part = first.parts[0]
+    requests.put(part.request.url, data=b"\0" * part.size, headers=part.request.headers, timeout=30)
+    with pytest.raises(ConflictError):
+        parts.data.open_upload(OWNER, image.id, {"size": 1})  # still open: the client may resume it
+    stale = parts.repo.get(image.id)
+    assert stale.upload is not None
+    stale.upload.expires_at = stale.upload.created_at  # the client never came back
+    parts.repo.save(stale)
+
+    second = parts.data.open_upload(OWNER, image.id, {"size": 4})
+
+    assert second.session.id != first.session.id
+    open_uploads = parts.bucket.client.list_multipart_uploads(Bucket=parts.bucket.bucket).get("Uploads", [])
+    assert [u["Key"] for u in open_uploads] == []
+    assert parts.repo.get(image.id).upload == second.session
