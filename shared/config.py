@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     api_limit_max: int = Field(default=1000, ge=1)
     image_property_quota: int = Field(default=128, ge=0)
     image_tag_quota: int = Field(default=128, ge=0)
+    image_member_quota: int = Field(default=128, ge=0)
     disk_formats: Annotated[tuple[str, ...], NoDecode] = DEFAULT_DISK_FORMATS
     container_formats: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CONTAINER_FORMATS
     # Upper bound on index entries one list request may examine when filters discard candidates.
@@ -109,6 +110,17 @@ class Settings(BaseSettings):
         return value
 
     # -- end web-download (import) ---------------------------------------------------------------
+
+    # -- policy ---------------------------------------------------------------------------------
+    # oslo.policy rules (YAML or JSON) that override Glance's secure-RBAC defaults, e.g. "policy.yaml" shipped in
+    # the function package (relative paths resolve against the working directory, the package root on Lambda) or
+    # an absolute path on a layer (/opt/...) or a mounted file system. None or a missing file: defaults only.
+    policy_file: str | None = None
+    # Glance's property protections (INI: one [regex] section per property pattern, create/read/update/delete =
+    # roles or a policy name, "@" everyone, "!" nobody). None: off. Set but missing or malformed: refuse to serve.
+    property_protection_file: str | None = None
+    property_protection_rule_format: Literal["roles", "policies"] = "roles"
+    # -- end policy -----------------------------------------------------------------------------
 
     # -- observability --------------------------------------------------------------------------
     log_level: str = "INFO"

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.errors import error_body, error_text, status_for, wants_json
-from functions.api.routers import discovery, image_data, images, schemas, versions
+from functions.api.routers import discovery, image_data, images, members, schemas, versions
 from functions.api.schemas import all_schemas
 from shared.bootstrap import Container
 from shared.config import Settings, get_settings
@@ -34,6 +34,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     images.router,
     image_data.router,
     discovery.router,
+    members.router,
 )
 
 

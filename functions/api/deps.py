@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from functions.api.controllers.image_data import ImageDataController
 from functions.api.controllers.images import ImagesController
+from functions.api.controllers.members import MembersController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
@@ -83,3 +84,15 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
 
 
 ImageDataDep = Annotated[ImageDataController, Depends(get_image_data_controller)]
+
+
+def get_members_controller(request: Request, container: ContainerDep) -> MembersController:
+    """One members controller per app."""
+    controller: MembersController | None = getattr(request.app.state, "members_controller", None)
+    if controller is None:
+        controller = MembersController(container.image_repository, container.settings)
+        request.app.state.members_controller = controller
+    return controller
+
+
+MembersDep = Annotated[MembersController, Depends(get_members_controller)]

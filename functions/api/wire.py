@@ -11,6 +11,7 @@ from functions.api.schemas import UUID_PATTERN, Schema, image_properties
 from shared.config import Settings
 from shared.domain.errors import InvalidInputError
 from shared.domain.image import HIDDEN_PROPERTIES, Image
+from shared.domain.member import Member
 from shared.domain.upload import UploadSession
 from shared.stores.s3 import PresignedRequest
 
@@ -85,9 +86,11 @@ def isotime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_view(image: Image) -> dict[str, Any]:
-    """The JSON body of one image, as Glance's ResponseSerializer renders it."""
-    view: dict[str, Any] = {k: v for k, v in image.extra_properties.items() if k not in HIDDEN_PROPERTIES}
+def image_view(image: Image, properties: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The JSON body of one image, as Glance's ResponseSerializer renders it; ``properties`` replaces the
+    image's extra properties (the ones the caller may read)."""
+    extra = image.extra_properties if properties is None else properties
+    view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
     view.update(
         {
             "name": image.name,
@@ -163,3 +166,15 @@ def upload_status_view(status: UploadStatus) -> dict[str, Any]:
 def part_urls_view(parts: list[PartUrl]) -> dict[str, Any]:
     """Response of POST /v2/images/{id}/upload/parts."""
     return {"parts": _parts(parts)}
+
+
+def member_view(member: Member) -> dict[str, Any]:
+    """The JSON body of one membership."""
+    return {
+        "member_id": member.member_id,
+        "image_id": member.image_id,
+        "status": member.status.value,
+        "created_at": isotime(member.created_at),
+        "updated_at": isotime(member.updated_at),
+        "schema": "/v2/schemas/member",
+    }

@@ -14,8 +14,10 @@ The pynamodb models are private: callers see only domain ``Image`` objects.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -38,7 +40,8 @@ from pynamodb.transactions import TransactWrite
 from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
 from shared.domain.image import Image, ImageStatus, Location, LocationStatus, Visibility
-from shared.domain.listing import owner_partition, sort_values, visibility_partition
+from shared.domain.listing import member_partitions, owner_partition, sort_values, visibility_partition
+from shared.domain.member import Member, MemberStatus
 from shared.domain.upload import UploadMethod, UploadSession
 from shared.resources import LIST_PARTITION_ATTR, SORT_KEYS, TableDef, index_name, sort_attr
 
@@ -115,6 +118,7 @@ def _build_models(table: TableDef, table_name: str, host: str | None, region: st
         updated_at = UTCDateTimeAttribute()
         deleted_at = UTCDateTimeAttribute(null=True)
         upload = _UploadMap(null=True)  # type: ignore[no-untyped-call]
+        members = MapAttribute[str, Any](null=True)  # type: ignore[no-untyped-call]
 
     entry_attrs: dict[str, Any] = {
         "Meta": type("Meta", (), meta_attrs),
@@ -187,6 +191,7 @@ class DynamoImageRepository(ImageRepository):
             if _condition_failed(exc):
                 raise DuplicateError(id=image.id) from exc
             raise
+        self._write_member_entries(image)
         return _to_image(item)
 
     def _save(self, image: Image) -> Image:
@@ -201,6 +206,7 @@ class DynamoImageRepository(ImageRepository):
                     raise NotFoundError(kind="image", id=image.id) from exc
                 raise ConcurrentUpdateError(image_id=image.id) from exc
             raise
+        self._write_member_entries(image)
         return _to_image(item)
 
     def _scan(
@@ -243,6 +249,36 @@ class DynamoImageRepository(ImageRepository):
                     setattr(entry, sort_attr(key), value)
             yield entry, partition is not None
 
+    def _write_member_entries(self, image: Image) -> None:
+        """Entries in the partitions of the projects the image is shared with.
+
+        An image has up to 128 members, more than one transaction holds (100 items), so these are written after
+        the image's transaction, with batched writes. They are derived data: a list re-checks every candidate
+        against the image item itself, so an entry left stale by a crash here can hide nothing and show nothing
+        it should not; the next save of the image rewrites them all.
+        """
+        entries = list(self._member_entries(image))
+        if not entries:
+            return
+        with self._models.entry.batch_write() as batch:
+            for entry, keep in entries:
+                if keep:
+                    batch.save(entry)
+                else:
+                    batch.delete(entry)
+
+    def _member_entries(self, image: Image) -> Iterator[tuple[Any, bool]]:
+        current = member_partitions(image)
+        values = sort_values(image)
+        for project, partition in current.items():
+            entry = self._models.entry(image_pk(image.id), f"LIST#m#{project}")
+            setattr(entry, LIST_PARTITION_ATTR, partition)
+            for key, value in values.items():
+                setattr(entry, sort_attr(key), value)
+            yield entry, True
+        for project in (set(image.members) | image.removed_members) - set(current):
+            yield self._models.entry(image_pk(image.id), f"LIST#m#{project}"), False
+
     def import_images(self, images: Iterable[Image]) -> int:
         """Write new images with batched, unconditional writes (seeding a table or migrating from Glance).
 
@@ -255,7 +291,7 @@ class DynamoImageRepository(ImageRepository):
                 item = self._to_item(image, version=None)
                 item.version = 1
                 images_batch.save(item)
-                for entry, keep in self._entries(image):
+                for entry, keep in itertools.chain(self._entries(image), self._member_entries(image)):
                     if keep:
                         entries_batch.save(entry)
                 count += 1
@@ -291,6 +327,10 @@ class DynamoImageRepository(ImageRepository):
         item.updated_at = image.updated_at
         item.deleted_at = image.deleted_at
         item.upload = _upload_to_map(image.upload)
+        item.members = {
+            project: {"status": m.status.value, "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at)}
+            for project, m in image.members.items()
+        } or None
         return item
 
 
@@ -328,8 +368,28 @@ def _to_image(item: Any) -> Image:
         updated_at=item.updated_at,
         deleted_at=item.deleted_at,
         upload=_map_to_upload(item.upload),
+        members=_map_to_members(item.id, item.members),
         version=int(item.version),
     )
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _map_to_members(image_id: str, raw: Any) -> dict[str, Member]:
+    if raw is None:
+        return {}
+    return {
+        str(project): Member(
+            image_id=image_id,
+            member_id=str(project),
+            status=MemberStatus(record["status"]),
+            created_at=datetime.fromisoformat(record["created_at"]),
+            updated_at=datetime.fromisoformat(record["updated_at"]),
+        )
+        for project, record in raw.as_dict().items()
+    }
 
 
 def _upload_to_map(upload: UploadSession | None) -> Any:

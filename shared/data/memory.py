@@ -30,6 +30,7 @@ class MemoryImageRepository(ImageRepository):
                 raise DuplicateError(id=image.id)
             stored = copy.deepcopy(image)
             stored.version = 1
+            stored.removed_members = set()
             self._images[image.id] = stored
             return copy.deepcopy(stored)
 
@@ -42,6 +43,7 @@ class MemoryImageRepository(ImageRepository):
                 raise ConcurrentUpdateError(image_id=image.id)
             stored = copy.deepcopy(image)
             stored.version += 1
+            stored.removed_members = set()
             self._images[image.id] = stored
             return copy.deepcopy(stored)
 

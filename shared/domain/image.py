@@ -15,10 +15,12 @@ from shared.domain.errors import (
     InvalidInputError,
     InvalidStatusTransitionError,
     LimitExceededError,
+    NotFoundError,
     ProtectedImageDeleteError,
     ReadOnlyPropertyError,
     ReservedPropertyError,
 )
+from shared.domain.member import Member
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadSession
 
 
@@ -211,6 +213,10 @@ class Image:
     deleted_at: datetime | None = None
     # The open upload, while status is uploading (client sending bytes) or importing (being finalised).
     upload: UploadSession | None = None
+    # Projects the image is shared with (meaningful while visibility is shared), by project id.
+    members: dict[str, Member] = field(default_factory=dict)
+    # Members removed since the image was read (the repository drops their list entries); not stored.
+    removed_members: set[str] = field(default_factory=set)
     # Optimistic-locking version as read from the repository (0 = never saved).
     version: int = 0
 
@@ -412,6 +418,33 @@ class Image:
     def stores(self) -> list[str]:
         """Ids of the stores holding a complete copy, in location order."""
         return [loc.store for loc in self.locations if loc.status is LocationStatus.ACTIVE]
+
+    # -- members --------------------------------------------------------------------------------
+
+    def add_member(self, project_id: str, limit: int) -> Member:
+        """Share with a project (pending until it accepts).
+
+        Raises:
+            ForbiddenError: the image is not ``shared`` (only shared images have members).
+            ConflictError: the project is already a member.
+            LimitExceededError: the image has ``limit`` members.
+        """
+        if self.visibility is not Visibility.SHARED:
+            raise ForbiddenError(detail="Only shared images have members.")
+        if project_id in self.members:
+            raise ConflictError(detail=f"Member {project_id} already exists for image {self.id}.")
+        if len(self.members) >= limit:
+            raise LimitExceededError(what="image members", limit=limit)
+        member = Member(self.id, project_id)
+        self.members[project_id] = member
+        self.removed_members.discard(project_id)
+        return member
+
+    def remove_member(self, project_id: str) -> None:
+        """Stop sharing with a project (404 when it is not a member)."""
+        if self.members.pop(project_id, None) is None:
+            raise NotFoundError(kind="member", id=project_id)
+        self.removed_members.add(project_id)
 
     def is_deleted(self) -> bool:
         """True for tombstones."""

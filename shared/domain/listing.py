@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidFilterError, InvalidInputError, InvalidSortKeyError
 from shared.domain.image import Image, ImageStatus, Visibility
+from shared.domain.member import Member
 from shared.resources import SORT_KEYS
 
 DEFAULT_SORT_KEY = "created_at"
@@ -81,21 +82,44 @@ def visibility_partition(visibility: str) -> str:
     return f"v#{visibility}"
 
 
+def member_partition(project_id: str, status: str) -> str:
+    """The partition holding the shared images a project is a member of, with one membership status."""
+    return f"m#{project_id}#{status}"
+
+
+def member_partitions(image: Image) -> dict[str, str]:
+    """Member project -> its partition, for an image whose members grant access (shared, not deleted)."""
+    if image.visibility is not Visibility.SHARED or image.is_deleted():
+        return {}
+    return {project: member_partition(project, m.status.value) for project, m in image.members.items()}
+
+
 def partitions_of(image: Image) -> list[str]:
     """The list partitions an (undeleted) image belongs to."""
     parts = [visibility_partition(image.visibility.value)]
     if image.owner:
         parts.append(owner_partition(image.owner))
+    parts.extend(member_partitions(image).values())
     return parts
 
 
+def membership_of(ctx: RequestContext, image: Image) -> Member | None:
+    """The caller's project's membership of ``image``, when it grants access (shared images only)."""
+    if ctx.owner is None or image.visibility is not Visibility.SHARED:
+        return None
+    return image.members.get(ctx.owner)
+
+
 def can_see(ctx: RequestContext, image: Image) -> bool:
-    """Whether ``ctx`` may see ``image`` at all (show, marker, PATCH target)."""
+    """Whether ``ctx`` may see ``image`` at all (show, marker, PATCH target): a member sees a shared image
+    whatever its membership status, as in Glance (the status only steers listing)."""
     if image.is_deleted():
         return False
     if ctx.is_admin:
         return True
     if image.owner is not None and image.owner == ctx.owner:
+        return True
+    if membership_of(ctx, image) is not None:
         return True
     return image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY)
 
@@ -378,10 +402,11 @@ class ListPlan:
 
     def keeps(self, image: Image) -> bool:
         """Visibility rules of Glance's image list, then the filters."""
-        return _listable(self.ctx, self.filters.visibility, image) and self.filters.matches(image)
+        return _listable(self.ctx, self.filters, image) and self.filters.matches(image)
 
 
-def _listable(ctx: RequestContext, visibility: str | None, image: Image) -> bool:
+def _listable(ctx: RequestContext, filters: ListFilters, image: Image) -> bool:
+    visibility = filters.visibility
     if image.is_deleted():
         return False
     own = image.owner is not None and image.owner == ctx.owner
@@ -393,28 +418,41 @@ def _listable(ctx: RequestContext, visibility: str | None, image: Image) -> bool
         return False
     if ctx.is_admin:
         return True
-    return own or vis in (Visibility.PUBLIC, Visibility.COMMUNITY)
+    if own or vis in (Visibility.PUBLIC, Visibility.COMMUNITY):
+        return True
+    membership = membership_of(ctx, image)
+    return membership is not None and filters.member_status in ("all", membership.status.value)
 
 
 def plan_partitions(ctx: RequestContext, filters: ListFilters) -> tuple[str, ...]:
     """The smallest set of partitions whose union holds every image the caller may list with these filters."""
+    if ctx.is_admin:
+        return _admin_partitions(ctx, filters)
+    vis = filters.visibility
+    own = (owner_partition(ctx.owner),) if ctx.owner else ()
+    statuses = MEMBER_STATUSES[:3] if filters.member_status == "all" else (filters.member_status,)
+    shared_with_me = tuple(member_partition(ctx.owner, s) for s in statuses) if ctx.owner else ()
+    by_filter = {
+        None: own + (visibility_partition("public"),) + shared_with_me,
+        "public": (visibility_partition("public"),),
+        "community": (visibility_partition("community"),),
+        "private": own,
+        "shared": own + shared_with_me,
+        "all": own + (visibility_partition("public"), visibility_partition("community")) + shared_with_me,
+    }
+    return by_filter[vis]
+
+
+def _admin_partitions(ctx: RequestContext, filters: ListFilters) -> tuple[str, ...]:
+    """Admins list every project's images: partitions by visibility (or one owner's partition)."""
     vis = filters.visibility
     every_vis = tuple(v.value for v in Visibility)
-    if ctx.is_admin:
-        owner = filters.equals.get("owner")
-        if owner is not None:
-            return (owner_partition(owner),)
-        if vis is None:
-            others = tuple(visibility_partition(v) for v in every_vis if v != Visibility.COMMUNITY.value)
-            return others + ((owner_partition(ctx.owner),) if ctx.owner else ())
-        if vis == "all":
-            return tuple(visibility_partition(v) for v in every_vis)
-        return (visibility_partition(vis),)
-    own = (owner_partition(ctx.owner),) if ctx.owner else ()
-    if vis in ("public", "community"):
-        return (visibility_partition(vis),)
-    if vis in ("shared", "private"):
-        return own
+    owner = filters.equals.get("owner")
+    if owner is not None:
+        return (owner_partition(owner),)
+    if vis is None:
+        others = tuple(visibility_partition(v) for v in every_vis if v != Visibility.COMMUNITY.value)
+        return others + ((owner_partition(ctx.owner),) if ctx.owner else ())
     if vis == "all":
-        return own + (visibility_partition("public"), visibility_partition("community"))
-    return own + (visibility_partition("public"),)
+        return tuple(visibility_partition(v) for v in every_vis)
+    return (visibility_partition(vis),)

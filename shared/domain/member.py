@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from shared.domain.errors import InvalidInputError
-from shared.domain.image import utcnow
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class MemberStatus(StrEnum):
@@ -25,14 +28,12 @@ class Member:
     image_id: str
     member_id: str
     status: MemberStatus = MemberStatus.PENDING
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
-    # Optimistic-locking version as read from the repository (0 = never saved).
-    version: int = 0
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
 
     def set_status(self, status: object) -> None:
         """Change the status (400 for a value Glance does not know)."""
         if not isinstance(status, str) or status not in {s.value for s in MemberStatus}:
             raise InvalidInputError(f"Invalid status: {status}")
         self.status = MemberStatus(status)
-        self.updated_at = utcnow()
+        self.updated_at = _now()

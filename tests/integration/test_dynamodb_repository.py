@@ -239,5 +239,52 @@ def test_list_cost__does_not_grow_with_the_number_of_images(repo: DynamoImageRep
 
     assert large == small
     calls, items = small["member default"]
-    assert calls == {"Query": 2, "BatchGetItem": 1}
-    assert items <= 2 * 26 + 25
+    # Own, public and shared-with-me (accepted) partitions, then one batch of images.
+    assert calls == {"Query": 3, "BatchGetItem": 1}
+    assert items <= 3 * 26 + 25
+
+
+def test_list__shared_images_reach_members_by_status_and_leave_when_unshared(repo: DynamoImageRepository) -> None:
+    image = repo.add(Image.new(owner="project-a", name="shared"))
+    image.add_member("project-b", limit=128)
+    image = repo.save(image)
+    assert [i.id for i in _list(repo, MEMBER_B, [("member_status", "pending")]).images] == [image.id]
+    assert _list(repo, MEMBER_B, []).images == []
+
+    image.members["project-b"].set_status("accepted")
+    image = repo.save(image)
+    assert [i.id for i in _list(repo, MEMBER_B, []).images] == [image.id]
+    assert _list(repo, MEMBER_B, [("member_status", "pending")]).images == []
+
+    image.visibility = Visibility.PRIVATE
+    image = repo.save(image)
+    assert _list(repo, MEMBER_B, [("member_status", "all")]).images == []
+    image.visibility = Visibility.SHARED
+    image = repo.save(image)
+    assert [i.id for i in _list(repo, MEMBER_B, []).images] == [image.id]
+
+    image.remove_member("project-b")
+    repo.save(image)
+    assert _list(repo, MEMBER_B, [("member_status", "all")]).images == []
+    assert repo.get(image.id).members == {}
+
+
+def test_list_cost__shared_with_me_does_not_grow_with_images_shared_with_others(repo: DynamoImageRepository) -> None:
+    member_c = RequestContext("req-c", "project-c", "user-c", frozenset({"member", "reader"}))
+    counter = CallCounter(repo.botocore_clients())
+
+    def shared(start: int, count: int, member: str) -> None:
+        images = []
+        for i in range(start, start + count):
+            image = Image.new(owner="project-a", name=f"s-{i:04d}")
+            image.add_member(member, limit=128).set_status("accepted")
+            images.append(image)
+        repo.import_images(images)
+
+    shared(0, 30, "project-c")
+    query = [("visibility", "shared")]
+    small = counter.measure(lambda: _list(repo, member_c, query))
+    shared(30, 300, "project-b")
+
+    assert counter.measure(lambda: _list(repo, member_c, query)) == small
+    assert len(_list(repo, member_c, query).images) == 25

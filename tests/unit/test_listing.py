@@ -15,6 +15,8 @@ from shared.domain.listing import (
     ListFilters,
     ListPlan,
     SortSpec,
+    can_see,
+    member_partition,
     owner_partition,
     parse_filters,
     parse_sort,
@@ -474,6 +476,7 @@ def test_partitions_of__ownerless_image__is_only_in_its_visibility_partition() -
 
 V = visibility_partition
 O = owner_partition  # noqa: E741
+M = member_partition
 
 PLANS: list[tuple[RequestContext, str | None, set[str]]] = [
     (ADMIN, None, {V("public"), V("shared"), V("private"), O("project-adm")}),
@@ -482,11 +485,11 @@ PLANS: list[tuple[RequestContext, str | None, set[str]]] = [
     (ADMIN, "community", {V("community")}),
     (ADMIN, "shared", {V("shared")}),
     (ADMIN, "private", {V("private")}),
-    (MEMBER, None, {O("project-a"), V("public")}),
-    (MEMBER, "all", {O("project-a"), V("public"), V("community")}),
+    (MEMBER, None, {O("project-a"), V("public"), M("project-a", "accepted")}),
+    (MEMBER, "all", {O("project-a"), V("public"), V("community"), M("project-a", "accepted")}),
     (MEMBER, "public", {V("public")}),
     (MEMBER, "community", {V("community")}),
-    (MEMBER, "shared", {O("project-a")}),
+    (MEMBER, "shared", {O("project-a"), M("project-a", "accepted")}),
     (MEMBER, "private", {O("project-a")}),
 ]
 
@@ -601,3 +604,41 @@ def test_keeps__applies_the_filters_after_visibility() -> None:
     assert plan.keeps(_image(extra_properties={"os_distro": "cirros"}))
     assert not plan.keeps(_image(extra_properties={"os_distro": "ubuntu"}))
     assert not plan.keeps(_image(owner="project-b", extra_properties={"os_distro": "cirros"}))
+
+
+def test_plan_partitions__member_status_all__merges_every_status_partition() -> None:
+    filters = parse_filters([("member_status", "all")])
+    expected = {O("project-a"), V("public")} | {M("project-a", s) for s in ("pending", "accepted", "rejected")}
+    assert set(plan_partitions(MEMBER, filters)) == expected
+
+
+def test_partitions_of__shared_image__adds_one_partition_per_member_and_its_status() -> None:
+    image = _image(owner="project-b", visibility=Visibility.SHARED)
+    image.add_member("project-a", limit=128)
+    image.add_member("project-c", limit=128).set_status("accepted")
+
+    assert set(partitions_of(image)) == {
+        V("shared"), O("project-b"), M("project-a", "pending"), M("project-c", "accepted")
+    }  # fmt: skip
+    image.visibility = Visibility.PRIVATE
+    assert M("project-a", "pending") not in partitions_of(image)
+
+
+@pytest.mark.parametrize(
+    ("status", "member_status", "listed"),
+    [
+        ("accepted", "accepted", True),
+        ("pending", "accepted", False),
+        ("rejected", "accepted", False),
+        ("pending", "pending", True),
+        ("rejected", "all", True),
+    ],
+)
+def test_keeps__shared_image__lists_for_a_member_only_with_the_requested_member_status(
+    status: str, member_status: str, listed: bool
+) -> None:
+    image = _image(owner="project-b", visibility=Visibility.SHARED)
+    image.add_member("project-a", limit=128).set_status(status)
+
+    assert _plan(MEMBER, [("member_status", member_status)]).keeps(image) is listed
+    assert can_see(MEMBER, image)  # visible whatever the status

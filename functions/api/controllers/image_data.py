@@ -97,7 +97,7 @@ class ImageDataController:
         self.import_queue = import_queue
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        policy = ImagePolicy(ctx)
+        policy = ImagePolicy.for_settings(ctx, self.settings)
         if not is_uuid(image_id):
             raise NotFoundError(kind="image", id=image_id)
         image = self.repo.get(image_id)

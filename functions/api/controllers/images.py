@@ -22,6 +22,7 @@ from shared.domain.errors import (
 from shared.domain.image import WRITABLE_BASE_PROPERTIES, Image, ImageLimits, check_extra_property_name
 from shared.domain.listing import ListPlan, can_see, parse_filters, parse_sort, plan_partitions, sort_value
 from shared.policy import ImagePolicy
+from shared.policy.property_protections import Operation, protections_for
 
 # Create-body keys that are accepted by the schema but never writable (Glance's _disallowed_properties).
 _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
@@ -34,11 +35,23 @@ class ImagesController:
         self.repo = repo
         self.settings = settings
         self.limits = ImageLimits(settings.image_property_quota, settings.image_tag_quota)
+        self.protections = protections_for(
+            settings.property_protection_file, settings.property_protection_rule_format, settings.policy_file
+        )
+
+    def _allowed(self, ctx: RequestContext, operation: Operation, key: str) -> bool:
+        return self.protections is None or self.protections.check(ctx, operation, key)
+
+    def visible_properties(self, ctx: RequestContext, image: Image) -> dict[str, str]:
+        """The extra properties ``ctx`` may read (property protections); never written back to the image."""
+        if self.protections is None:
+            return dict(image.extra_properties)
+        return self.protections.readable(ctx, image.extra_properties)
 
     # -- reads ----------------------------------------------------------------------------------
 
     def _visible(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        policy = ImagePolicy(ctx)
+        policy = ImagePolicy.for_settings(ctx, self.settings)
         if not is_uuid(image_id):
             raise NotFoundError(kind="image", id=image_id)
         image = self.repo.get(image_id)
@@ -51,7 +64,7 @@ class ImagesController:
 
     def index(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> ListPage:
         """``GET /v2/images``: filters, sort and marker/limit paging."""
-        ImagePolicy(ctx).get_images()
+        ImagePolicy.for_settings(ctx, self.settings).get_images()
         values = dict(params)
         limit = self._limit(values.get("limit"))
         filters = parse_filters(params)
@@ -109,10 +122,11 @@ class ImagesController:
             if key == "locations":
                 raise ReservedPropertyError(name=key)
         owner = base.pop("owner", None) or ctx.owner
-        policy = ImagePolicy(ctx)
-        policy.add_image(owner)
-        if "visibility" in base:
-            policy.set_visibility(base["visibility"])
+        policy = ImagePolicy.for_settings(ctx, self.settings)
+        policy.add_image(owner, base.get("visibility"))
+        for key in fields:
+            if not self._allowed(ctx, "create", key):
+                raise ReservedPropertyError(name=key)
         image = Image.new(
             owner=owner, image_id=image_id, tags=tags, extra_properties=fields, limits=self.limits, **base
         )
@@ -134,22 +148,29 @@ class ImagesController:
         root = change.root
         if root == "locations":
             raise ForbiddenError(detail="Image locations cannot be read or changed through this API.")
+        base = root in WRITABLE_BASE_PROPERTIES or root == "tags"
+        # A property the caller may not read is, to them, absent (Glance's property protections).
+        visible = root in image.extra_properties and self._allowed(policy.ctx, "read", root)
         if change.op == "remove":
-            if root in WRITABLE_BASE_PROPERTIES or root == "tags":
+            if base:
                 raise ForbiddenError(detail=f"Property {root} may not be removed.")
-            if root not in image.extra_properties:
+            if not visible:
                 raise PropertyConflictError(name=root, detail="does not exist")
+            if not self._allowed(policy.ctx, "delete", root):
+                raise ReservedPropertyError(name=root)
             del image.extra_properties[root]
             return
-        exists = root in WRITABLE_BASE_PROPERTIES or root == "tags" or root in image.extra_properties
+        exists = base or visible
         if change.op == "replace" and not exists:
             raise PropertyConflictError(name=root, detail="does not exist")
         if change.op == "add" and change.strict_add and exists:
             raise PropertyConflictError(name=root, detail="already present")
+        if not base and not self._allowed(policy.ctx, "update" if visible else "create", root):
+            raise ReservedPropertyError(name=root)
         if root == "owner":
             policy.set_owner()
         if root == "visibility":
-            policy.set_visibility(change.value)
+            policy.set_visibility(change.value, image=image)
         if root == "tags":
             image.tags = set(change.value)
         elif root in WRITABLE_BASE_PROPERTIES:

@@ -23,7 +23,7 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
     methods = images.settings.enabled_import_methods
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)
-    return JSONResponse(image_view(image), status_code=201, headers=headers)
+    return JSONResponse(image_view(image, images.visible_properties(ctx, image)), status_code=201, headers=headers)
 
 
 @router.get("")
@@ -33,7 +33,7 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
     page = images.index(ctx, params)
     kept = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, Any] = {
-        "images": [image_view(i) for i in page.images],
+        "images": [image_view(i, images.visible_properties(ctx, i)) for i in page.images],
         "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
         "schema": "/v2/schemas/images",
     }
@@ -45,14 +45,16 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
 @router.get("/{image_id}")
 def show_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
     """Show one image."""
-    return image_view(images.show(ctx, image_id))
+    image = images.show(ctx, image_id)
+    return image_view(image, images.visible_properties(ctx, image))
 
 
 @router.patch("/{image_id}")
 def update_image(request: Request, image_id: str, ctx: ContextDep, images: ImagesDep, body: PatchBody) -> JSONResponse:
     """Apply a JSON patch in either of Glance's patch media types."""
     changes = parse_changes(request.headers.get("content-type"), body, images.settings)
-    return JSONResponse(image_view(images.update(ctx, image_id, changes)))
+    image = images.update(ctx, image_id, changes)
+    return JSONResponse(image_view(image, images.visible_properties(ctx, image)))
 
 
 @router.delete("/{image_id}", status_code=204)
