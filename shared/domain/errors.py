@@ -4,6 +4,7 @@ Every error the domain, the repositories and the controllers raise derives from 
 The API maps each class (never a message) to an HTTP status in ``functions/api/errors.py``::
 
     GlanceError
+    ├── NotAuthenticatedError      no valid token: missing, malformed, unknown, expired or revoked (401)
     ├── InvalidInputError          bad request data (400)
     │   ├── InvalidSortKeyError
     │   ├── InvalidFilterError
@@ -25,7 +26,8 @@ The API maps each class (never a message) to an HTTP status in ``functions/api/e
     ├── UnsupportedMediaTypeError  the body's media type is not accepted (415)
     ├── InvalidImageDataError      the bytes failed format or safety checks (415, as Glance's InvalidImageData)
     ├── InvalidRangeError          the byte range lies outside the data (416)
-    └── StoreUnavailableError      the data store failed (503)
+    ├── StoreUnavailableError      the data store failed (503)
+    └── IdentityUnavailableError   the identity service could not check a token (503)
 """
 
 from __future__ import annotations
@@ -42,6 +44,21 @@ class GlanceError(Exception):
         self.fields = fields
         self.message = message if message is not None else self.template.format(**fields)
         super().__init__(self.message)
+
+
+class NotAuthenticatedError(GlanceError):
+    """The request carries no token the identity service accepts.
+
+    ``uri`` is where a client gets a token (the ``WWW-Authenticate`` challenge); ``reason`` says why, for logs
+    only: the caller always gets the same message, as from keystonemiddleware.
+    """
+
+    template = "The request you have made requires authentication."
+
+    def __init__(self, uri: str | None = None, reason: str = "invalid") -> None:
+        super().__init__()
+        self.uri = uri
+        self.reason = reason
 
 
 class InvalidInputError(GlanceError):
@@ -178,3 +195,9 @@ class StoreUnavailableError(GlanceError):
     """The store failed while handling image data."""
 
     template = "Error in store while handling image data: {detail}"
+
+
+class IdentityUnavailableError(GlanceError):
+    """Keystone is unreachable, failed, or refused the service's own credentials: a token cannot be checked."""
+
+    template = "The identity service is unavailable: {detail}"
