@@ -17,9 +17,14 @@ install: $(STAMP)
 
 # The real Ceph RADOS Gateway that tests/integration/test_presigned_scope_rgw.py starts: apt-installs it on
 # the first run (needs root or password-less sudo), a no-op afterwards. SGLANCE_SKIP_RGW=1 skips both.
+# The real Keystone of the `keystone` fixture: its own virtualenv (~/.cache/sglance/keystone-venv) and Debian's
+# memcached, ~25 s the first time, a no-op afterwards. SGLANCE_SKIP_KEYSTONE=1 skips both.
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
+endif
+ifneq ($(SGLANCE_SKIP_KEYSTONE),1)
+	bash tests/backends/keystone/install.sh
 endif
 
 run: install

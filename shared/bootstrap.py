@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Protocol
 from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
-from shared.domain.errors import GlanceError
 
 if TYPE_CHECKING:
     from shared.queues import WorkQueue
@@ -19,22 +18,16 @@ if TYPE_CHECKING:
 
 
 class Authenticator(Protocol):
-    """Turns request headers into a context (Keystone tokens in a later issue; trusted headers in dev)."""
+    """Turns request headers into a context (Keystone tokens when deployed; trusted headers in dev)."""
 
     def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
-        """Return the caller's context or raise an authentication error."""
+        """Return the caller's context.
+
+        Raises:
+            NotAuthenticatedError: no acceptable credentials (401).
+            IdentityUnavailableError: the identity service could not be asked (503).
+        """
         ...
-
-
-class AuthNotImplementedError(GlanceError):
-    """The configured authentication mode is not built yet (501)."""
-
-    template = "Authentication mode '{mode}' is not implemented yet; see the README's 'not supported' section."
-
-
-class _UnimplementedKeystone:
-    def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
-        raise AuthNotImplementedError(mode="keystone")
 
 
 @dataclass
@@ -96,4 +89,6 @@ class Container:
             from shared.auth.trusted_headers import TrustedHeadersAuthenticator
 
             return TrustedHeadersAuthenticator(self.settings)
-        return _UnimplementedKeystone()
+        from shared.auth.keystone import KeystoneAuthenticator
+
+        return KeystoneAuthenticator(self.settings)

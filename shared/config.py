@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
@@ -41,6 +41,52 @@ class Settings(BaseSettings):
     dev_roles: Annotated[tuple[str, ...], NoDecode] = ("admin", "member", "reader")
     # Set by the Lambda runtime; its presence means "deployed".
     lambda_function_name: str | None = Field(default=None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
+
+    # -- keystone -------------------------------------------------------------------------------
+    # auth_mode=keystone: the Identity v3 endpoint tokens are validated against (e.g. https://keystone.example/v3);
+    # also the uri of the WWW-Authenticate challenge on a 401. Required in a deployed function.
+    keystone_url: str | None = None
+    # The service user that validates tokens (keystonemiddleware's [keystone_authtoken] username, project_name, ...).
+    # Keystone's default policy lets it validate with the "service" role (or an admin or system reader role).
+    keystone_service_username: str = "glance"
+    keystone_service_password: SecretStr | None = None
+    # On AWS: a Secrets Manager secret (ARN) holding the service password, as the plain string or as JSON
+    # {"password": "..."}. Read once per container on the first token validation; takes precedence over the
+    # password above.
+    keystone_service_password_secret_arn: str | None = None
+    keystone_service_project_name: str = "service"
+    keystone_service_user_domain_name: str = "Default"
+    keystone_service_project_domain_name: str = "Default"
+    # Region of the identity endpoint (keystonemiddleware's region_name); informational while keystone_url is set.
+    keystone_region: str | None = None
+    # How long a validated token is trusted without asking Keystone again (capped by the token's own expiry).
+    # A revoked token keeps working for up to this long in a warm container. 0: ask Keystone on every request.
+    keystone_cache_ttl_seconds: int = Field(default=300, ge=0)
+    # Connect and read timeout of one call to Keystone; on timeout the request gets a 503.
+    keystone_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("keystone_url", mode="after")
+    @classmethod
+    def _http_keystone_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("keystone_url must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _keystone_configured_when_deployed(self) -> Settings:
+        if self.auth_mode == "keystone" and self.lambda_function_name:
+            if not self.keystone_url:
+                raise ValueError("auth_mode=keystone needs SGLANCE_KEYSTONE_URL in a deployed function")
+            if self.keystone_service_password is None and not self.keystone_service_password_secret_arn:
+                raise ValueError(
+                    "auth_mode=keystone needs SGLANCE_KEYSTONE_SERVICE_PASSWORD_SECRET_ARN (or "
+                    "SGLANCE_KEYSTONE_SERVICE_PASSWORD) in a deployed function"
+                )
+        return self
+
+    # -- end keystone ---------------------------------------------------------------------------
 
     # -- API behaviour (Glance option names) ----------------------------------------------------
     public_endpoint: str | None = None

@@ -15,12 +15,12 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from functions.api.errors import error_body, error_text, status_for, wants_json
+from functions.api.errors import error_body, error_text, status_for, unauthorized_body, wants_json, www_authenticate
 from functions.api.routers import discovery, image_data, images, members, schemas, versions
 from functions.api.schemas import all_schemas
 from shared.bootstrap import Container
 from shared.config import Settings, get_settings
-from shared.domain.errors import GlanceError, UnsupportedMediaTypeError
+from shared.domain.errors import GlanceError, NotAuthenticatedError, UnsupportedMediaTypeError
 from shared.observability import get_logger
 
 REQUEST_ID_HEADER = "x-openstack-request-id"
@@ -109,6 +109,10 @@ def _error_response(
 
 async def _on_glance_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GlanceError)
+    if isinstance(exc, NotAuthenticatedError):
+        # what keystonemiddleware answers in front of Glance: JSON, with the challenge naming Keystone
+        challenge = {"WWW-Authenticate": www_authenticate(exc.uri)}
+        return JSONResponse(unauthorized_body(exc.message), status_code=HTTPStatus.UNAUTHORIZED, headers=challenge)
     headers = None
     if isinstance(exc, UnsupportedMediaTypeError):
         headers = {"Accept-Patch": ", ".join(sorted(exc.allowed))}

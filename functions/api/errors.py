@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from shared.bootstrap import AuthNotImplementedError
 from shared.domain import errors as e
 
 # Most specific class first; the first isinstance match wins.
 STATUS_BY_ERROR: tuple[tuple[type[e.GlanceError], HTTPStatus], ...] = (
-    (AuthNotImplementedError, HTTPStatus.NOT_IMPLEMENTED),
+    (e.NotAuthenticatedError, HTTPStatus.UNAUTHORIZED),
     (e.InvalidInputError, HTTPStatus.BAD_REQUEST),
     (e.ForbiddenError, HTTPStatus.FORBIDDEN),
     (e.NotFoundError, HTTPStatus.NOT_FOUND),
@@ -20,6 +19,7 @@ STATUS_BY_ERROR: tuple[tuple[type[e.GlanceError], HTTPStatus], ...] = (
     (e.InvalidImageDataError, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (e.InvalidRangeError, HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE),
     (e.StoreUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
+    (e.IdentityUnavailableError, HTTPStatus.SERVICE_UNAVAILABLE),
 )
 
 
@@ -34,6 +34,17 @@ def status_for(error: e.GlanceError) -> HTTPStatus:
 def error_body(status: HTTPStatus, message: str) -> dict[str, str]:
     """webob's JSON error shape, which Glance returns when the client accepts JSON."""
     return {"message": message, "code": f"{status.value} {status.phrase}", "title": status.phrase}
+
+
+def unauthorized_body(message: str) -> dict[str, dict[str, int | str]]:
+    """keystonemiddleware's 401 body, which Glance's clients get as JSON whatever they accept."""
+    status = HTTPStatus.UNAUTHORIZED
+    return {"error": {"code": status.value, "title": status.phrase, "message": message}}
+
+
+def www_authenticate(uri: str | None) -> str:
+    """The challenge of a 401: where to get a Keystone token (keystonemiddleware's ``www_authenticate_uri``)."""
+    return f'Keystone uri="{uri}"' if uri else "Keystone"
 
 
 def _quality(accept: str, media_type: str) -> float:

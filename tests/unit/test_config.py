@@ -20,7 +20,24 @@ def test_settings__trusted_headers_inside_lambda__refuses_to_start(monkeypatch: 
 
 def test_settings__keystone_inside_lambda__is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sglance-api")
+    monkeypatch.setenv("SGLANCE_KEYSTONE_URL", "https://keystone.example/v3")
+    monkeypatch.setenv("SGLANCE_KEYSTONE_SERVICE_PASSWORD_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:k")
     assert Settings().auth_mode == "keystone"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"SGLANCE_KEYSTONE_URL": "https://keystone.example/v3"}],
+    ids=["no keystone url", "no service password"],
+)
+def test_settings__keystone_inside_lambda_without_keystone_settings__refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sglance-api")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match="in a deployed function"):
+        Settings()
 
 
 def test_settings__comma_separated_lists__are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,11 +58,13 @@ def test_settings__unknown_auth_mode__is_rejected() -> None:
         Settings(auth_mode="none")  # type: ignore[arg-type]
 
 
-def test_api__in_keystone_mode__answers_501_until_keystone_lands() -> None:
-    app = create_app(Settings(auth_mode="keystone"), {"image_repository": MemoryImageRepository()})
+def test_api__in_keystone_mode_without_a_token__answers_401_naming_keystone() -> None:
+    settings = Settings(auth_mode="keystone", keystone_url="https://keystone.example/v3")
+    app = create_app(settings, {"image_repository": MemoryImageRepository()})
     with TestClient(app, headers={"Accept": "application/json"}) as client:
         response = client.get("/v2/images")
         versions = client.get("/versions")
-    assert response.status_code == 501
-    assert response.json()["title"] == "Not Implemented"
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Keystone uri="https://keystone.example/v3"'
+    assert response.json()["error"]["title"] == "Unauthorized"
     assert versions.status_code == 200

@@ -40,6 +40,8 @@ def test_wants_json__follows_accept_preferences_with_html_winning_ties(accept: s
         (e.ConcurrentUpdateError(image_id="x"), 409),
         (e.LimitExceededError(what="image tags", limit=128), 413),
         (e.UnsupportedMediaTypeError("text/plain", ("a",)), 415),
+        (e.NotAuthenticatedError(uri="https://keystone.example/v3"), 401),
+        (e.IdentityUnavailableError(detail="down"), 503),
     ],
 )
 def test_status_for__maps_each_branch_of_the_error_tree(error: e.GlanceError, status: int) -> None:
