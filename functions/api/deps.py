@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -56,43 +57,46 @@ async def get_patch_body(request: Request) -> Any:
 PatchBody = Annotated[Any, Depends(get_patch_body)]
 
 
-def get_images_controller(request: Request, container: ContainerDep) -> ImagesController:
-    """One controller per app (it holds no per-request state)."""
-    controller: ImagesController | None = getattr(request.app.state, "images_controller", None)
+T = TypeVar("T")
+
+
+def _per_app(request: Request, name: str, build: Callable[[], T]) -> T:
+    """Controllers hold no per-request state: build each once per app, on first use."""
+    controller: T | None = getattr(request.app.state, name, None)
     if controller is None:
-        controller = ImagesController(container.image_repository, container.settings)
-        request.app.state.images_controller = controller
+        controller = build()
+        setattr(request.app.state, name, controller)
     return controller
+
+
+def get_images_controller(request: Request, container: ContainerDep) -> ImagesController:
+    """The images controller."""
+    return _per_app(
+        request, "images_controller", lambda: ImagesController(container.image_repository, container.settings)
+    )
 
 
 ImagesDep = Annotated[ImagesController, Depends(get_images_controller)]
 
 
 def get_image_data_controller(request: Request, container: ContainerDep) -> ImageDataController:
-    """One image-data controller per app."""
-    controller: ImageDataController | None = getattr(request.app.state, "image_data_controller", None)
-    if controller is None:
-        controller = ImageDataController(
-            container.image_repository,
-            container.image_bucket,
-            container.finalizer,
-            container.settings,
-            container.import_queue,
-        )
-        request.app.state.image_data_controller = controller
-    return controller
+    """The image-data controller."""
+    c = container
+    return _per_app(
+        request,
+        "image_data_controller",
+        lambda: ImageDataController(c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue),
+    )
 
 
 ImageDataDep = Annotated[ImageDataController, Depends(get_image_data_controller)]
 
 
 def get_members_controller(request: Request, container: ContainerDep) -> MembersController:
-    """One members controller per app."""
-    controller: MembersController | None = getattr(request.app.state, "members_controller", None)
-    if controller is None:
-        controller = MembersController(container.image_repository, container.settings)
-        request.app.state.members_controller = controller
-    return controller
+    """The members controller."""
+    return _per_app(
+        request, "members_controller", lambda: MembersController(container.image_repository, container.settings)
+    )
 
 
 MembersDep = Annotated[MembersController, Depends(get_members_controller)]

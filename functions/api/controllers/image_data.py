@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from functions.api.wire import is_uuid
+from functions.api.controllers import visible_image
 from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
@@ -97,12 +97,7 @@ class ImageDataController:
         self.import_queue = import_queue
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        policy = ImagePolicy.for_settings(ctx, self.settings)
-        if not is_uuid(image_id):
-            raise NotFoundError(kind="image", id=image_id)
-        image = self.repo.get(image_id)
-        policy.get_image(image)
-        return image, policy
+        return visible_image(self.repo, self.settings, ctx, image_id)
 
     def _writable(self, ctx: RequestContext, image_id: str) -> Image:
         image, policy = self._image(ctx, image_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from functions.api.controllers import visible_image
 from functions.api.patch import Change
 from functions.api.wire import is_uuid, validate_image_fields
 from shared.config import Settings
@@ -51,12 +52,7 @@ class ImagesController:
     # -- reads ----------------------------------------------------------------------------------
 
     def _visible(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        policy = ImagePolicy.for_settings(ctx, self.settings)
-        if not is_uuid(image_id):
-            raise NotFoundError(kind="image", id=image_id)
-        image = self.repo.get(image_id)
-        policy.get_image(image)
-        return image, policy
+        return visible_image(self.repo, self.settings, ctx, image_id)
 
     def show(self, ctx: RequestContext, image_id: str) -> Image:
         """``GET /v2/images/{id}``."""

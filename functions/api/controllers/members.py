@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.api.wire import is_uuid
+from functions.api.controllers import visible_image
 from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
@@ -23,12 +23,7 @@ class MembersController:
         self.settings = settings
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        policy = ImagePolicy.for_settings(ctx, self.settings)
-        if not is_uuid(image_id):
-            raise NotFoundError(kind="image", id=image_id)
-        image = self.repo.get(image_id)
-        policy.get_image(image, membership_of(ctx, image))
-        return image, policy
+        return visible_image(self.repo, self.settings, ctx, image_id)
 
     def create(self, ctx: RequestContext, image_id: str, body: Any) -> Member:
         """``POST /v2/images/{id}/members``: share with a project (owner only; shared images only)."""
