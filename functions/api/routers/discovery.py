@@ -11,7 +11,7 @@ from functions.api.deps import ContainerDep, ContextDep
 router = APIRouter(prefix="/v2/info")
 
 
-@router.get("/import")
+@router.get("/import", response_model=None)
 def import_info(ctx: ContextDep, container: ContainerDep) -> dict[str, Any]:
     """The enabled import methods, in Glance's shape."""
     return {

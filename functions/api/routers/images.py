@@ -15,7 +15,7 @@ from functions.api.wire import image_view
 router = APIRouter(prefix="/v2/images")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=None)
 def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResponse:
     """Register a new image in status ``queued``."""
     image = images.create(ctx, body)
@@ -26,7 +26,7 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
     return JSONResponse(image_view(image, images.visible_properties(ctx, image)), status_code=201, headers=headers)
 
 
-@router.get("")
+@router.get("", response_model=None)
 def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
     """List images with Glance's filters, sorting and marker/limit paging."""
     params = list(request.query_params.multi_items())
@@ -42,14 +42,14 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
     return body
 
 
-@router.get("/{image_id}")
+@router.get("/{image_id}", response_model=None)
 def show_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
     """Show one image."""
     image = images.show(ctx, image_id)
     return image_view(image, images.visible_properties(ctx, image))
 
 
-@router.patch("/{image_id}")
+@router.patch("/{image_id}", response_model=None)
 def update_image(request: Request, image_id: str, ctx: ContextDep, images: ImagesDep, body: PatchBody) -> JSONResponse:
     """Apply a JSON patch in either of Glance's patch media types."""
     changes = parse_changes(request.headers.get("content-type"), body, images.settings)
@@ -57,35 +57,35 @@ def update_image(request: Request, image_id: str, ctx: ContextDep, images: Image
     return JSONResponse(image_view(image, images.visible_properties(ctx, image)))
 
 
-@router.delete("/{image_id}", status_code=204)
+@router.delete("/{image_id}", status_code=204, response_model=None)
 def delete_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
     """Delete an image (its id stays reserved)."""
     images.delete(ctx, image_id)
     return Response(status_code=204)
 
 
-@router.put("/{image_id}/tags/{tag}", status_code=204)
+@router.put("/{image_id}/tags/{tag}", status_code=204, response_model=None)
 def add_tag(image_id: str, tag: str, ctx: ContextDep, images: ImagesDep) -> Response:
     """Add a tag (idempotent)."""
     images.add_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
 
-@router.delete("/{image_id}/tags/{tag}", status_code=204)
+@router.delete("/{image_id}/tags/{tag}", status_code=204, response_model=None)
 def delete_tag(image_id: str, tag: str, ctx: ContextDep, images: ImagesDep) -> Response:
     """Remove a tag."""
     images.delete_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
 
-@router.post("/{image_id}/actions/deactivate", status_code=204)
+@router.post("/{image_id}/actions/deactivate", status_code=204, response_model=None)
 def deactivate(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
     """Deactivate an active image."""
     images.deactivate(ctx, image_id)
     return Response(status_code=204)
 
 
-@router.post("/{image_id}/actions/reactivate", status_code=204)
+@router.post("/{image_id}/actions/reactivate", status_code=204, response_model=None)
 def reactivate(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
     """Reactivate a deactivated image."""
     images.reactivate(ctx, image_id)

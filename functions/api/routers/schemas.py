@@ -11,7 +11,7 @@ from shared.domain.errors import NotFoundError
 router = APIRouter(prefix="/v2/schemas")
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=None)
 def get_schema(name: str, request: Request) -> dict[str, Any]:
     """One schema document: image, images, member, members, task or tasks."""
     schemas: dict[str, dict[str, Any]] = request.app.state.schemas

@@ -36,13 +36,13 @@ def _base_url(request: Request) -> str:
     return public or str(request.base_url)
 
 
-@router.get("/")
+@router.get("/", response_model=None)
 def root(request: Request) -> JSONResponse:
     """Multiple choices: the versions document with 300."""
     return JSONResponse(versions_document(_base_url(request)), status_code=300)
 
 
-@router.get("/versions")
+@router.get("/versions", response_model=None)
 def versions(request: Request) -> dict[str, Any]:
     """The versions document with 200."""
     return versions_document(_base_url(request))
