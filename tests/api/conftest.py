@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import functools
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,6 @@ import glanceclient
 import openstack.connection
 import pytest
 import requests
-import uvicorn
 from keystoneauth1 import noauth
 from keystoneauth1 import session as ks_session
 
@@ -46,6 +43,7 @@ from tests.api.support import (
     Persona,
     SdkFactory,
 )
+from tests.support.serving import serve
 
 
 @dataclass(frozen=True)
@@ -97,21 +95,8 @@ def redirect_endpoint(stack: DevStack) -> Iterator[str]:
     """A second API server on the same data, configured as behind API Gateway: GET /file redirects to a
     presigned S3 GET instead of streaming."""
     settings = stack.settings.model_copy(update={"data_delivery": "redirect"})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the redirect-mode API did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

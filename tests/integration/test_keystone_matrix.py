@@ -22,16 +22,12 @@ from our policy code:
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import openstack.connection
 import pytest
-import uvicorn
 from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from openstack import exceptions
@@ -44,6 +40,7 @@ from shared.config import Settings
 from shared.resources import resources_for
 from tests.backends.keystone.accounts import KeystoneEnv
 from tests.conftest import AWS_REGION
+from tests.support.serving import serve
 
 pytestmark = [
     pytest.mark.integration,
@@ -135,21 +132,10 @@ def endpoint(keystone: KeystoneEnv, moto_endpoint: str) -> Iterator[str]:
     )
     provision(resources_for(settings), moto_endpoint, AWS_REGION)
     app = create_app(settings)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the API did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
         authenticator = app.state.container.authenticator
         if isinstance(authenticator, KeystoneAuthenticator):
             authenticator.close()
