@@ -100,3 +100,21 @@ def get_members_controller(request: Request, container: ContainerDep) -> Members
 
 
 MembersDep = Annotated[MembersController, Depends(get_members_controller)]
+
+
+# Path parameters are read from the matched route instead of being declared as function parameters:
+# FastAPI builds a pydantic field per declared path parameter, and the first one imports pydantic.v1 (~28 ms
+# of Lambda cold start measured here) only to find that ``str`` is not a v1 model.
+def _path(name: str) -> Callable[[Request], str]:
+    def read(request: Request) -> str:
+        value: str = request.path_params[name]
+        return value
+
+    read.__name__ = f"path_{name}"
+    return read
+
+
+ImageIdDep = Annotated[str, Depends(_path("image_id"))]
+TagDep = Annotated[str, Depends(_path("tag"))]
+MemberIdDep = Annotated[str, Depends(_path("member_id"))]
+SchemaNameDep = Annotated[str, Depends(_path("name"))]

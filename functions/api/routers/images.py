@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.api.deps import ContextDep, ImagesDep, JsonBody, PatchBody
+from functions.api.deps import ContextDep, ImageIdDep, ImagesDep, JsonBody, PatchBody, TagDep
 from functions.api.patch import parse_changes
 from functions.api.wire import image_view
 
@@ -43,14 +43,16 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
 
 
 @router.get("/{image_id}", response_model=None)
-def show_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
     """Show one image."""
     image = images.show(ctx, image_id)
     return image_view(image, images.visible_properties(ctx, image))
 
 
 @router.patch("/{image_id}", response_model=None)
-def update_image(request: Request, image_id: str, ctx: ContextDep, images: ImagesDep, body: PatchBody) -> JSONResponse:
+def update_image(
+    request: Request, image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep, body: PatchBody
+) -> JSONResponse:
     """Apply a JSON patch in either of Glance's patch media types."""
     changes = parse_changes(request.headers.get("content-type"), body, images.settings)
     image = images.update(ctx, image_id, changes)
@@ -58,35 +60,35 @@ def update_image(request: Request, image_id: str, ctx: ContextDep, images: Image
 
 
 @router.delete("/{image_id}", status_code=204, response_model=None)
-def delete_image(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
+def delete_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> Response:
     """Delete an image (its id stays reserved)."""
     images.delete(ctx, image_id)
     return Response(status_code=204)
 
 
 @router.put("/{image_id}/tags/{tag}", status_code=204, response_model=None)
-def add_tag(image_id: str, tag: str, ctx: ContextDep, images: ImagesDep) -> Response:
+def add_tag(image_id: ImageIdDep, tag: TagDep, ctx: ContextDep, images: ImagesDep) -> Response:
     """Add a tag (idempotent)."""
     images.add_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
 
 @router.delete("/{image_id}/tags/{tag}", status_code=204, response_model=None)
-def delete_tag(image_id: str, tag: str, ctx: ContextDep, images: ImagesDep) -> Response:
+def delete_tag(image_id: ImageIdDep, tag: TagDep, ctx: ContextDep, images: ImagesDep) -> Response:
     """Remove a tag."""
     images.delete_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
 
 @router.post("/{image_id}/actions/deactivate", status_code=204, response_model=None)
-def deactivate(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
+def deactivate(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> Response:
     """Deactivate an active image."""
     images.deactivate(ctx, image_id)
     return Response(status_code=204)
 
 
 @router.post("/{image_id}/actions/reactivate", status_code=204, response_model=None)
-def reactivate(image_id: str, ctx: ContextDep, images: ImagesDep) -> Response:
+def reactivate(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> Response:
     """Reactivate a deactivated image."""
     images.reactivate(ctx, image_id)
     return Response(status_code=204)
