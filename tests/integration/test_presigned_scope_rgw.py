@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from botocore.exceptions import ClientError
 from shared.domain.upload import image_key
 from shared.resources import ACTIVE_STATE, PENDING_STATE, STATE_TAG_KEY
 from shared.stores.s3 import ImageBucket, PresignedRequest
+from tests.support.scripts import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.rgw, pytest.mark.timeout(600)]
 
@@ -45,19 +45,7 @@ PART = 5 * MiB
 
 def _run(script: str, *args: str | Path, timeout: float) -> str:
     """Run one of the ceph scripts; any failure fails the tests loudly, with the script's own words."""
-    # through bash: a checkout or copy that lost the executable bit must still work
-    command = ["bash", str(CEPH_SCRIPTS / script), *map(str, args)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{script} did not finish in {timeout:.0f} s: {exc.stderr!r}", pytrace=False)
-    if done.returncode != 0:
-        pytest.fail(
-            f"{script} failed (exit {done.returncode}); SGLANCE_SKIP_RGW=1 skips these tests on purpose\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-6000:]}",
-            pytrace=False,
-        )
-    return done.stdout
+    return run_script(CEPH_SCRIPTS, script, *args, timeout=timeout, skip_hint="SGLANCE_SKIP_RGW=1")
 
 
 @pytest.fixture(scope="session")

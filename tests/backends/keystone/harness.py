@@ -6,34 +6,20 @@ Any failure fails the tests loudly, with the script's own output; ``SGLANCE_SKIP
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from tests.backends.keystone.accounts import KeystoneEnv, create_accounts, read_env_file
+from tests.support.scripts import run_script as run_folder_script
 
 SCRIPTS = Path(__file__).resolve().parent
 
 
 def run_script(script: str, *args: str | Path, timeout: float) -> str:
     """Run one of this folder's scripts; its stdout, or a loud test failure carrying its output."""
-    # through bash: a checkout or copy that lost the executable bit must still work
-    command = ["bash", str(SCRIPTS / script), *map(str, args)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{script} did not finish in {timeout:.0f} s: {exc.stderr!r}", pytrace=False)
-    if done.returncode != 0:
-        pytest.fail(
-            f"{script} failed (exit {done.returncode}); SGLANCE_SKIP_KEYSTONE=1 skips these tests on purpose\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-6000:]}",
-            pytrace=False,
-        )
-    return done.stdout
+    return run_folder_script(SCRIPTS, script, *args, timeout=timeout, skip_hint="SGLANCE_SKIP_KEYSTONE=1")
 
 
 @contextmanager
