@@ -5,16 +5,21 @@ Every setting is an environment variable prefixed ``SGLANCE_`` (see the README's
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.stores.config import StoreConfig
+
 DEFAULT_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 DEFAULT_CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 
 AuthMode = Literal["keystone", "trusted-headers"]
+IMPORT_METHODS = ("glance-direct", "web-download", "copy-image")
+_STORE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Settings(BaseSettings):
@@ -100,8 +105,8 @@ class Settings(BaseSettings):
     # Upper bound on index entries one list request may examine when filters discard candidates.
     list_scan_budget: int = Field(default=2000, ge=1)
 
-    # Glance's enabled_import_methods (copy-image arrives with multi-store, glance-download is not offered).
-    enabled_import_methods: Annotated[tuple[str, ...], NoDecode] = ("glance-direct", "web-download")
+    # Glance's enabled_import_methods (glance-download is not offered).
+    enabled_import_methods: Annotated[tuple[str, ...], NoDecode] = IMPORT_METHODS
 
     # -- image data -----------------------------------------------------------------------------
     # Largest image accepted, in bytes (Glance's image_size_cap, 1 TiB).
@@ -125,6 +130,30 @@ class Settings(BaseSettings):
     api_body_limit: int = Field(default=4_400_000, ge=0)
     # A PUT /file session is finalised by the API itself; the S3 event waits this long before taking over.
     proxy_finalize_grace_seconds: int = Field(default=300, ge=0)
+
+    # -- stores (docs/stores.md) ------------------------------------------------------------------
+    # The image bucket's store id: every upload lands there, and it serves downloads unless ?prefer= says otherwise.
+    primary_store_id: str = "s3"
+    primary_store_weight: int = 100
+    # The other stores images are replicated to (Glance's enabled_backends), as JSON {id: {"type": ..., ...}}.
+    stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    # Replication policy: stores every image is copied to when it becomes active ("*": every other store).
+    replicate_to: Annotated[tuple[str, ...], NoDecode] = ()
+    # store_sync: deliveries of one copy job before it goes to the DLQ (the queue's maxReceiveCount), and the
+    # backoff between them (doubling from base, capped).
+    store_sync_max_attempts: int = Field(default=5, ge=1, le=100)
+    store_sync_backoff_base_seconds: int = Field(default=30, ge=0, le=43200)
+    store_sync_backoff_max_seconds: int = Field(default=900, ge=0, le=43200)
+
+    @field_validator("stores", mode="after")
+    @classmethod
+    def _valid_store_ids(cls, value: dict[str, StoreConfig]) -> dict[str, StoreConfig]:
+        for store_id in value:
+            if not _STORE_ID.fullmatch(store_id) or store_id.startswith("os_glance"):
+                raise ValueError(f"invalid store id {store_id!r}: letters, digits, '_' and '-', not os_glance*")
+        return value
+
+    # -- end stores -------------------------------------------------------------------------------
 
     # -- web-download (import) -------------------------------------------------------------------
     # The URL policy of shared/net/ssrf.py (Glance's [import_filtering_opts]). Every address a URL's host resolves
@@ -177,6 +206,7 @@ class Settings(BaseSettings):
         "container_formats",
         "dev_roles",
         "enabled_import_methods",
+        "replicate_to",
         "web_download_allowed_schemes",
         "web_download_allowed_ports",
         "web_download_allowed_hosts",
@@ -196,9 +226,18 @@ class Settings(BaseSettings):
                 "SGLANCE_AUTH_MODE=trusted-headers is a local development mode and cannot run in a deployed "
                 "function (AWS_LAMBDA_FUNCTION_NAME is set); use auth_mode=keystone"
             )
-        unknown = set(self.enabled_import_methods) - {"glance-direct", "web-download"}
+        unknown = set(self.enabled_import_methods) - set(IMPORT_METHODS)
         if unknown:
             raise ValueError(f"unsupported import methods: {', '.join(sorted(unknown))}")
+        if self.primary_store_id in self.stores:
+            raise ValueError(f"store id {self.primary_store_id!r} is the primary store's; choose another id")
+        if not _STORE_ID.fullmatch(self.primary_store_id):
+            raise ValueError("primary_store_id: letters, digits, '_' and '-'")
+        targets = set(self.replicate_to) - {"*"}
+        if targets - set(self.stores):
+            raise ValueError(f"replicate_to names unknown stores: {', '.join(sorted(targets - set(self.stores)))}")
+        if self.primary_store_id in self.replicate_to:
+            raise ValueError("replicate_to cannot name the primary store (every image is there already)")
         if self.limit_param_default > self.api_limit_max:
             raise ValueError("limit_param_default must not exceed api_limit_max")
         return self

@@ -22,7 +22,6 @@ token revoked in Keystone keeps working in a warm container for up to the TTL (k
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import secrets
@@ -304,29 +303,18 @@ class KeystoneAuthenticator:
 
     def _password_from_secret(self, arn: str) -> str:
         """The service password stored in Secrets Manager: the secret string, or its JSON ``password`` field."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from shared.secrets import SecretUnavailableError, read_secret, secret_fields
 
-        client = self._secrets_client
-        owned = client is None
-        if client is None:
-            import boto3
-
-            parts = arn.split(":")
-            region = parts[3] if len(parts) > 3 and parts[3] else self._settings.aws_region
-            client = boto3.client("secretsmanager", region_name=region, endpoint_url=self._settings.aws_endpoint_url)
+        s = self._settings
         try:
-            value: str = client.get_secret_value(SecretId=arn)["SecretString"]
-        except (BotoCoreError, ClientError, KeyError) as exc:
-            _LOG.error("cannot read the Keystone service password from %s: %s", arn, type(exc).__name__)
+            value = read_secret(
+                arn, default_region=s.aws_region, endpoint_url=s.aws_endpoint_url, client=self._secrets_client
+            )
+        except SecretUnavailableError as exc:
+            _LOG.error("%s", exc)
             raise IdentityUnavailableError(detail="the service password could not be read") from None
-        finally:
-            if owned:
-                client.close()
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return value
-        return str(parsed["password"]) if isinstance(parsed, dict) and "password" in parsed else value
+        fields = secret_fields(value)
+        return fields.get("password", value)
 
     # -- outcomes -------------------------------------------------------------------------------
 
