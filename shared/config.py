@@ -136,7 +136,8 @@ class Settings(BaseSettings):
     primary_store_id: str = "s3"
     primary_store_weight: int = 100
     # The other stores images are replicated to (Glance's enabled_backends), as JSON {id: {"type": ..., ...}}.
-    stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    # Kept as (id, config) pairs so the settings stay hashable; read them through ``store_configs``.
+    stores: tuple[tuple[str, StoreConfig], ...] = ()
     # Replication policy: stores every image is copied to when it becomes active ("*": every other store).
     replicate_to: Annotated[tuple[str, ...], NoDecode] = ()
     # store_sync: deliveries of one copy job before it goes to the DLQ (the queue's maxReceiveCount), and the
@@ -145,13 +146,26 @@ class Settings(BaseSettings):
     store_sync_backoff_base_seconds: int = Field(default=30, ge=0, le=43200)
     store_sync_backoff_max_seconds: int = Field(default=900, ge=0, le=43200)
 
+    @field_validator("stores", mode="before")
+    @classmethod
+    def _stores_from_object(cls, value: object) -> object:
+        return tuple(value.items()) if isinstance(value, dict) else value
+
     @field_validator("stores", mode="after")
     @classmethod
-    def _valid_store_ids(cls, value: dict[str, StoreConfig]) -> dict[str, StoreConfig]:
-        for store_id in value:
+    def _valid_store_ids(cls, value: tuple[tuple[str, StoreConfig], ...]) -> tuple[tuple[str, StoreConfig], ...]:
+        ids = [store_id for store_id, _ in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("store ids must be unique")
+        for store_id in ids:
             if not _STORE_ID.fullmatch(store_id) or store_id.startswith("os_glance"):
                 raise ValueError(f"invalid store id {store_id!r}: letters, digits, '_' and '-', not os_glance*")
         return value
+
+    @property
+    def store_configs(self) -> dict[str, StoreConfig]:
+        """The replication stores by id (the primary store excluded)."""
+        return dict(self.stores)
 
     # -- end stores -------------------------------------------------------------------------------
 
@@ -229,13 +243,14 @@ class Settings(BaseSettings):
         unknown = set(self.enabled_import_methods) - set(IMPORT_METHODS)
         if unknown:
             raise ValueError(f"unsupported import methods: {', '.join(sorted(unknown))}")
-        if self.primary_store_id in self.stores:
+        if self.primary_store_id in self.store_configs:
             raise ValueError(f"store id {self.primary_store_id!r} is the primary store's; choose another id")
         if not _STORE_ID.fullmatch(self.primary_store_id):
             raise ValueError("primary_store_id: letters, digits, '_' and '-'")
         targets = set(self.replicate_to) - {"*"}
-        if targets - set(self.stores):
-            raise ValueError(f"replicate_to names unknown stores: {', '.join(sorted(targets - set(self.stores)))}")
+        unknown_targets = targets - set(self.store_configs)
+        if unknown_targets:
+            raise ValueError(f"replicate_to names unknown stores: {', '.join(sorted(unknown_targets))}")
         if self.primary_store_id in self.replicate_to:
             raise ValueError("replicate_to cannot name the primary store (every image is there already)")
         if self.limit_param_default > self.api_limit_max:

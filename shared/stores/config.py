@@ -34,10 +34,7 @@ class _StoreBase(BaseModel):
     secret_arn: str | None = None
 
 
-class S3StoreConfig(_StoreBase):
-    """Any S3 API: AWS S3 in another bucket or region, or an S3-compatible service."""
-
-    type: Literal["s3"] = "s3"
+class _S3Common(_StoreBase):
     bucket: str
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -60,10 +57,16 @@ class S3StoreConfig(_StoreBase):
         return value
 
 
-class CephStoreConfig(S3StoreConfig):
+class S3StoreConfig(_S3Common):
+    """Any S3 API: AWS S3 in another bucket or region, or an S3-compatible service."""
+
+    type: Literal["s3"] = "s3"
+
+
+class CephStoreConfig(_S3Common):
     """Ceph through the RADOS Gateway's S3 API (see docs/stores.md for why S3 rather than Swift)."""
 
-    type: Literal["ceph"] = "ceph"  # type: ignore[assignment]
+    type: Literal["ceph"] = "ceph"
     endpoint_url: str  # type: ignore[assignment]
 
 

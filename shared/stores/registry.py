@@ -41,7 +41,7 @@ def driver_class(store_type: str) -> type[StoreDriver]:
 def build_store(store_id: str, config: StoreConfig, secrets: SecretReader | None = None) -> StoreDriver:
     """A driver for one configured store."""
     cls = driver_class(config.type)
-    return cls.from_config(store_id, config, secrets)  # type: ignore[attr-defined,no-any-return]
+    return cls.from_config(store_id, config, secrets)
 
 
 class UnknownStoreError(KeyError):
@@ -73,7 +73,7 @@ class StoreSet:
             description="Primary image bucket (uploads land here)",
             path_style=settings.aws_endpoint_url is not None,
         )
-        return cls(settings.primary_store_id, primary, dict(settings.stores), secrets)
+        return cls(settings.primary_store_id, primary, settings.store_configs, secrets)
 
     @cached_property
     def configs(self) -> dict[str, StoreConfig]:
