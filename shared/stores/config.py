@@ -67,7 +67,7 @@ class CephStoreConfig(_S3Common):
     """Ceph through the RADOS Gateway's S3 API (see docs/stores.md for why S3 rather than Swift)."""
 
     type: Literal["ceph"] = "ceph"
-    endpoint_url: str  # type: ignore[assignment]
+    endpoint_url: str
 
 
 class SwiftStoreConfig(_StoreBase):
