@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from shared.resources import IMAGE_OBJECT_PREFIX, QueueDef, Resources, TableDef
+from shared.resources import IMAGE_OBJECT_PREFIX, EventRuleDef, QueueDef, Resources, TableDef
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,11 @@ def provision(resources: Resources, endpoint_url: str | None, region: str) -> Pr
         upload = queues[resources.upload_queue.name]
         _allow_bucket_to_send(sqs, upload, resources.image_bucket)
         _ensure_upload_notification(s3, resources.image_bucket, upload.arn)
-        _ensure_event_bus(client("events"), resources.event_bus_name)
+        events = client("events")
+        _ensure_event_bus(events, resources.event_bus_name)
+        if resources.notification_queue is not None and resources.notification_rule is not None:
+            queues[resources.notification_queue.name] = _ensure_queue(sqs, resources.notification_queue)
+            _ensure_event_rule(events, sqs, resources.event_bus_name, resources.notification_rule, queues)
     finally:
         for made in clients:
             made.close()
@@ -208,3 +212,24 @@ def _ensure_event_bus(events: Any, name: str) -> None:
             raise
         events.create_event_bus(Name=name)
         log.info("created event bus %s", name)
+
+
+def _ensure_event_rule(events: Any, sqs: Any, bus: str, rule: EventRuleDef, queues: dict[str, QueueUrls]) -> None:
+    """The bus rule that copies notifications to their queue (put_rule and put_targets are idempotent)."""
+    queue = queues[rule.queue_name]
+    rule_arn = events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.pattern))["RuleArn"]
+    events.put_targets(Rule=rule.name, EventBusName=bus, Targets=[{"Id": "notification-queue", "Arn": queue.arn}])
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "eventbridge-notifications",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue.arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": json.dumps(policy)})

@@ -11,6 +11,8 @@ from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
 
 if TYPE_CHECKING:
+    from shared.notifications import Notifier
+    from shared.notifications.events import Events
     from shared.queues import WorkQueue
     from shared.services.finalize import UploadFinalizer
     from shared.services.imports import ImportWorker
@@ -73,7 +75,7 @@ class Container:
         """Verifies uploaded bytes and records the outcome on the image."""
         from shared.services.finalize import UploadFinalizer
 
-        return UploadFinalizer(self.image_repository, self.image_bucket, self.settings)
+        return UploadFinalizer(self.image_repository, self.image_bucket, self.settings, self.events)
 
     @cached_property
     def import_worker(self) -> ImportWorker:
@@ -81,6 +83,34 @@ class Container:
         from shared.services.imports import ImportWorker
 
         return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Glance's notifications: the EventBridge bus, or nothing (settings.notification_driver)."""
+        if "notifier" in self.overrides:
+            return self.overrides["notifier"]  # type: ignore[return-value]
+        from shared.notifications import NullNotifier
+
+        s = self.settings
+        if s.notification_driver == "noop":
+            return NullNotifier(s.default_publisher_id, s.disabled_notifications)
+        from shared.notifications.eventbridge import EventBridgeNotifier
+
+        return EventBridgeNotifier(
+            s.default_publisher_id,
+            s.disabled_notifications,
+            bus_name=s.event_bus_name,
+            source=s.notification_source,
+            region=s.aws_region,
+            endpoint_url=s.aws_endpoint_url,
+        )
+
+    @cached_property
+    def events(self) -> Events:
+        """The notifier, with one method per Glance event."""
+        from shared.notifications.events import Events
+
+        return Events(self.notifier)
 
     @cached_property
     def authenticator(self) -> Authenticator:

@@ -211,6 +211,37 @@ class Settings(BaseSettings):
     property_protection_rule_format: Literal["roles", "policies"] = "roles"
     # -- end policy -----------------------------------------------------------------------------
 
+    # -- notifications, tasks, quotas (docs/notifications.md, docs/quotas.md) ---------------------------
+    # Notifications go to the EventBridge bus ``event_bus_name`` ("eventbridge") or nowhere ("noop").
+    notification_driver: Literal["eventbridge", "noop"] = "eventbridge"
+    # Glance's default_publisher_id and disabled_notifications (exact event types or group prefixes).
+    default_publisher_id: str = "image.localhost"
+    disabled_notifications: Annotated[tuple[str, ...], NoDecode] = ()
+    # The ``source`` of every event put on the bus.
+    notification_source: str = "openstack.glance"
+    # A queue a bus rule copies every notification to (consumers, tests); empty: no rule, no queue.
+    notification_queue_name: str | None = "sglance-notifications"
+    # Hours a finished task is kept (Glance's [task] task_time_to_live); DynamoDB TTL removes it after.
+    task_time_to_live: int = Field(default=48, ge=1)
+    # Who may use /v2/tasks (Glance's tasks_api_access default is admin only): "admin" or "everyone".
+    tasks_api_access: Literal["admin", "everyone"] = "admin"
+    # Default unified limits of every project (-1: unlimited); sizes in MiB. Per-project overrides: docs/quotas.md.
+    limit_image_size_total: int = Field(default=-1, ge=-1)
+    limit_image_stage_total: int = Field(default=-1, ge=-1)
+    limit_image_count_total: int = Field(default=-1, ge=-1)
+    limit_image_count_uploading: int = Field(default=-1, ge=-1)
+    # Glance's image_location_quota: most locations (store copies) one image may have (413).
+    image_location_quota: int = Field(default=10, ge=1)
+
+    @field_validator("disabled_notifications", mode="before")
+    @classmethod
+    def _split_disabled(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    # -- end notifications, tasks, quotas --------------------------------------------------------
+
     # -- observability --------------------------------------------------------------------------
     log_level: str = "INFO"
     service_name: str = "serverless-glance"

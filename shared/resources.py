@@ -102,6 +102,9 @@ class Resources:
     store_sync_queue: QueueDef
     import_queue: QueueDef
     event_bus_name: str
+    # Notifications (docs/notifications.md): a rule on the bus sends every Glance event to this queue.
+    notification_queue: QueueDef | None = None
+    notification_rule: EventRuleDef | None = None
 
     @property
     def queues(self) -> tuple[QueueDef, ...]:
@@ -109,9 +112,35 @@ class Resources:
         return (self.upload_queue, self.store_sync_queue, self.import_queue)
 
 
+@dataclass(frozen=True)
+class EventRuleDef:
+    """An EventBridge rule on the notification bus that forwards matching events to an SQS queue."""
+
+    name: str
+    source: str
+    queue_name: str
+
+    @property
+    def pattern(self) -> dict[str, list[str]]:
+        """The event pattern: every event of the notification source."""
+        return {"source": [self.source]}
+
+
 def resources_for(settings: Settings) -> Resources:
     """The resource set named by ``settings``."""
+    notification_queue = (
+        QueueDef(settings.notification_queue_name, visibility_timeout_s=60)
+        if settings.notification_queue_name
+        else None
+    )
+    rule = (
+        EventRuleDef(f"{settings.event_bus_name}-to-queue", settings.notification_source, notification_queue.name)
+        if notification_queue is not None
+        else None
+    )
     return Resources(
+        notification_queue=notification_queue,
+        notification_rule=rule,
         table_name=settings.table_name,
         table=IMAGES_TABLE,
         image_bucket=settings.image_bucket,

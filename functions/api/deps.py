@@ -72,7 +72,9 @@ def _per_app(request: Request, name: str, build: Callable[[], T]) -> T:
 def get_images_controller(request: Request, container: ContainerDep) -> ImagesController:
     """The images controller."""
     return _per_app(
-        request, "images_controller", lambda: ImagesController(container.image_repository, container.settings)
+        request,
+        "images_controller",
+        lambda: ImagesController(container.image_repository, container.settings, container.events),
     )
 
 
@@ -85,7 +87,9 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
     return _per_app(
         request,
         "image_data_controller",
-        lambda: ImageDataController(c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue),
+        lambda: ImageDataController(
+            c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue, c.events
+        ),
     )
 
 
@@ -95,7 +99,9 @@ ImageDataDep = Annotated[ImageDataController, Depends(get_image_data_controller)
 def get_members_controller(request: Request, container: ContainerDep) -> MembersController:
     """The members controller."""
     return _per_app(
-        request, "members_controller", lambda: MembersController(container.image_repository, container.settings)
+        request,
+        "members_controller",
+        lambda: MembersController(container.image_repository, container.settings, container.events),
     )
 
 

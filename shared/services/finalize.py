@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
@@ -18,6 +18,8 @@ from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, NotFoundError
 from shared.domain.image import Image, ImageData, ImageStatus, Location, LocationStatus, utcnow
 from shared.domain.upload import UploadMethod, UploadSession, parse_image_key
+from shared.notifications import NullNotifier
+from shared.notifications.events import Events
 from shared.resources import ACTIVE_STATE
 from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
 from shared.stores.s3 import ImageBucket, ObjectMissingError
@@ -48,10 +50,11 @@ class UploadFinalizer:
     repo: ImageRepository
     bucket: ImageBucket
     settings: Settings
+    events: Events = field(default_factory=lambda: Events(NullNotifier()))
 
     # -- the event path ---------------------------------------------------------------------------
 
-    def handle_object(self, key: str) -> Outcome:
+    def handle_object(self, key: str, request_id: str | None = None) -> Outcome:
         """Finalise the object ``key`` that S3 reports as created."""
         parsed = parse_image_key(key)
         if parsed is None:
@@ -79,7 +82,7 @@ class UploadFinalizer:
             read = self.bucket.read(key)
         except ObjectMissingError:
             return Outcome.ORPHAN
-        return self.record(image_id, session, self.digest(image, read.chunks))
+        return self.record(image_id, session, self.digest(image, read.chunks), request_id)
 
     def _begin(self, image: Image) -> None:
         if image.status is ImageStatus.IMPORTING:
@@ -88,7 +91,7 @@ class UploadFinalizer:
         image.touch()
         # If someone else moved first, record() re-reads and decides with the fresh image.
         with contextlib.suppress(ConcurrentUpdateError):
-            self.repo.save(image)
+            self.events.image_updated(self.repo.save(image), None)
 
     # -- shared with PUT /file --------------------------------------------------------------------
 
@@ -111,7 +114,9 @@ class UploadFinalizer:
         except SizeCapExceededError as exc:
             return Refusal(RefusalKind.SIZE_CAP, str(exc))
 
-    def record(self, image_id: str, session: UploadSession, result: Digest | Refusal) -> Outcome:
+    def record(
+        self, image_id: str, session: UploadSession, result: Digest | Refusal, request_id: str | None = None
+    ) -> Outcome:
         """Write the outcome with a conditional write, retrying on concurrent metadata changes."""
         refused = result if isinstance(result, Refusal) else refusal(session, result)
         reason = refused.message if refused is not None else None
@@ -132,13 +137,17 @@ class UploadFinalizer:
                 image.activate(_image_data(result), self._location(session.key))
             image.touch()
             try:
-                self.repo.save(image)
+                saved = self.repo.save(image)
             except ConcurrentUpdateError:
                 continue
             if reason is not None:
                 self.bucket.delete(session.key)
+                self.events.upload_failed(image_id, reason, request_id)
+                self.events.image_updated(saved, request_id)
                 return Outcome.REFUSED
             self.bucket.mark(session.key, ACTIVE_STATE)
+            self.events.image_uploaded(saved, PRIMARY_STORE, request_id)
+            self.events.image_updated(saved, request_id)
             return Outcome.ACTIVE
         raise ConcurrentUpdateError(image_id=image_id)
 

@@ -46,10 +46,14 @@ class ImportWorker:
         session = image.upload
         if image.status is not ImageStatus.IMPORTING or session is None or session.id != session_id:
             return Outcome.DUPLICATE
+        request_id = job.get("request_id")
+        # The import flow writes the image's data now: Glance's set_data sends image.prepare.
+        self.finalizer.events.image_prepare(image, None, request_id)
         if method == "glance-direct":
-            return self.finalizer.handle_object(session.key)
+            return self.finalizer.handle_object(session.key, request_id)
         if method == "web-download":
-            return self.finalizer.record(image_id, session, self._download(image_id, session, job.get("uri")))
+            result = self._download(image_id, session, job.get("uri"))
+            return self.finalizer.record(image_id, session, result, request_id)
         raise ImportJobError(f"unknown import method {method!r}")
 
     def _download(self, image_id: str, session: UploadSession, uri: object) -> Digest | Refusal:

@@ -10,6 +10,7 @@
 - ``tag`` (function): a tag unique to the test. Tests put it on every image they create and filter lists by it, so
   they never see each other's images; afterwards every image carrying it is deleted (as admin, unprotected first).
 - ``created`` (function): ids to delete after the test, for images that do not keep the tag.
+- ``notifications`` (package): the queue the local bus rule copies every Glance notification to.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from keystoneauth1 import session as ks_session
 
 from devstack.stack import DevStack
 from functions.api.app import create_app
+from tests.api.events import NotificationQueue
 from tests.api.support import (
     A_MEMBER,
     A_READER,
@@ -233,3 +235,13 @@ def created(http: GlanceHttp) -> Iterator[list[str]]:
     yield ids
     for image_id in ids:
         http.purge(image_id)
+
+
+@pytest.fixture(scope="package")
+def notifications(stack: DevStack) -> Iterator[NotificationQueue]:
+    """The queue the local bus rule copies every notification to."""
+    settings = stack.settings
+    assert settings.notification_queue_name is not None
+    queue = NotificationQueue(stack.aws_endpoint, settings.aws_region, settings.notification_queue_name)
+    yield queue
+    queue.close()

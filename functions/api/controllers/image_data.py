@@ -26,6 +26,8 @@ from shared.domain.errors import (
 )
 from shared.domain.image import Image, ImageStatus, LocationStatus, utcnow
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession, plan_upload
+from shared.notifications import NullNotifier
+from shared.notifications.events import Events
 from shared.policy import ImagePolicy
 from shared.queues import WorkQueue
 from shared.resources import PENDING_STATE
@@ -89,12 +91,14 @@ class ImageDataController:
         finalizer: UploadFinalizer,
         settings: Settings,
         import_queue: WorkQueue,
+        events: Events | None = None,
     ) -> None:
         self.repo = repo
         self.bucket = bucket
         self.finalizer = finalizer
         self.settings = settings
         self.import_queue = import_queue
+        self.events = events or Events(NullNotifier())
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         return visible_image(self.repo, self.settings, ctx, image_id)
@@ -107,14 +111,16 @@ class ImageDataController:
     def _session_ttl(self) -> timedelta:
         return timedelta(seconds=self.settings.upload_session_ttl_seconds)
 
-    def _start(self, image: Image, plan: UploadPlan, size: int | None, checksum: str | None) -> UploadSession:
+    def _start(
+        self, image: Image, plan: UploadPlan, size: int | None, checksum: str | None, request_id: str | None = None
+    ) -> UploadSession:
         session = UploadSession.new(image.id, plan, size=size, now=utcnow(), ttl=self._session_ttl(), checksum=checksum)
         replaced = image.open_upload(session, utcnow(), require_formats=plan.method is not UploadMethod.STAGE)
         if plan.method is UploadMethod.MULTIPART:
             session.s3_upload_id = self.bucket.create_multipart(session.key)
         image.touch()
         try:
-            self.repo.save(image)
+            self.events.image_updated(self.repo.save(image), request_id)
         except GlanceError:
             if session.s3_upload_id:
                 self.bucket.abort_multipart(session.key, session.s3_upload_id)
@@ -153,7 +159,9 @@ class ImageDataController:
             force=None if method is None else method == "multipart",
         )
         image = self._writable(ctx, image_id)
-        session = self._start(image, plan, size, checksum)
+        session = self._start(image, plan, size, checksum, ctx.request_id)
+        # The client writes the bytes next: Glance sends image.prepare when data starts being written.
+        self.events.image_prepare(image, None, ctx.request_id)
         ttl = self.settings.presign_ttl_seconds
         if session.method is UploadMethod.SINGLE:
             return OpenedUpload(image, session, self.bucket.presign_put(session.key, size, ttl), [])
@@ -224,7 +232,7 @@ class ImageDataController:
         image, session = self._open_session(ctx, image_id)
         image.abort_upload()
         image.touch()
-        self.repo.save(image)
+        self.events.image_updated(self.repo.save(image), ctx.request_id)
         self._discard(session)
 
     # -- PUT /file ----------------------------------------------------------------------------------
@@ -244,12 +252,15 @@ class ImageDataController:
         """Open an inline session (queued -> uploading; 409 when not queued)."""
         image = self._writable(ctx, image_id)
         plan = UploadPlan(UploadMethod.PROXY, self.settings.multipart_part_size, 1)
-        session = self._start(image, plan, declared_size, None)
+        session = self._start(image, plan, declared_size, None, ctx.request_id)
         return image, session
 
-    def finish_put_file(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> Image:
+    def finish_put_file(
+        self, image: Image, session: UploadSession, chunks: Iterable[bytes], request_id: str | None = None
+    ) -> Image:
         """Stream to S3 while hashing and inspecting, then record the outcome before answering (as Glance)."""
         limit = self.settings.api_body_limit
+        self.events.image_prepare(image, None, request_id)
         try:
             with self.finalizer.new_digest(image) as stream:
 
@@ -263,16 +274,16 @@ class ImageDataController:
                 self.bucket.upload_chunks(session.key, teed(), self.settings.multipart_part_size)
                 digest = stream.finish()
         except (SizeCapExceededError, RequestTooLargeError) as exc:
-            self._fail(image.id, session, str(exc))
+            self._fail(image.id, session, str(exc), request_id)
             raise RequestTooLargeError(detail=str(exc)) from None
         except GlanceError:
-            self._fail(image.id, session, "upload failed")
+            self._fail(image.id, session, "upload failed", request_id)
             raise
         except Exception as exc:
-            self._fail(image.id, session, "upload failed: the store did not accept the data")
+            self._fail(image.id, session, "upload failed: the store did not accept the data", request_id)
             raise StoreUnavailableError(detail=type(exc).__name__) from exc
         refused = refusal(session, digest)
-        outcome = self.finalizer.record(image.id, session, refused or digest)
+        outcome = self.finalizer.record(image.id, session, refused or digest, request_id)
         if outcome is Outcome.ORPHAN:
             raise GoneError(image_id=image.id)
         if refused is not None and refused.kind is RefusalKind.FORMAT:
@@ -281,8 +292,8 @@ class ImageDataController:
             raise InvalidInputError(refused.message)
         return self.repo.get(image.id)
 
-    def _fail(self, image_id: str, session: UploadSession, reason: str) -> None:
-        self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason))
+    def _fail(self, image_id: str, session: UploadSession, reason: str, request_id: str | None = None) -> None:
+        self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason), request_id)
 
     # -- PUT /stage and import ----------------------------------------------------------------------
 
@@ -296,7 +307,7 @@ class ImageDataController:
             raise NotFoundError(kind="route", id="stage")
         image = self._writable(ctx, image_id)
         plan = UploadPlan(UploadMethod.STAGE, self.settings.multipart_part_size, 1)
-        return image, self._start(image, plan, None, None)
+        return image, self._start(image, plan, None, None, ctx.request_id)
 
     def finish_stage(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> None:
         """Store the staged bytes (verified later, by the import); a failure returns the image to queued."""
@@ -325,7 +336,7 @@ class ImageDataController:
         if image.upload is not None and image.upload.id == session.id:
             image.abort_upload()
             image.touch()
-            self.repo.save(image)
+            self.events.image_updated(self.repo.save(image), None)
 
     def import_image(self, ctx: RequestContext, image_id: str, body: Any, request_id: str) -> Image:
         """``POST /v2/images/{id}/import``: glance-direct or web-download; the import worker does the rest."""
@@ -351,9 +362,10 @@ class ImageDataController:
         assert image.upload is not None
         job["session_id"] = image.upload.id
         image.touch()
-        self.repo.save(image)
+        saved = self.repo.save(image)
+        self.events.image_updated(saved, request_id)
         self.import_queue.send(job)
-        return image
+        return saved
 
     # -- downloads ----------------------------------------------------------------------------------
 
@@ -369,12 +381,27 @@ class ImageDataController:
         key = location.url.split("/", 3)[3]
         byte_range = _byte_range(range_header, content_range)
         if self.settings.data_delivery == "redirect":
-            return Download(image, redirect=self.bucket.presign_get(key, self.settings.presign_ttl_seconds))
+            url = self.bucket.presign_get(key, self.settings.presign_ttl_seconds)
+            # S3 serves the bytes; what is counted is the image size, when the URL is issued (docs/notifications.md).
+            size = image.size or 0
+            self.events.image_sent(image, size, size, ctx.project_id, ctx.user_id, ctx.request_id)
+            return Download(image, redirect=url)
         try:
             read = self.bucket.read(key, byte_range)
         except RangeNotSatisfiableError:
             raise InvalidRangeError(detail=byte_range or "") from None
-        return Download(image, chunks=read.chunks, length=read.length, content_range=read.content_range)
+        chunks = self._counted(ctx, image, read.chunks, read.length)
+        return Download(image, chunks=chunks, length=read.length, content_range=read.content_range)
+
+    def _counted(self, ctx: RequestContext, image: Image, chunks: Iterator[bytes], expected: int) -> Iterator[bytes]:
+        """Yield ``chunks`` and send image.send with the bytes that actually went out (Glance's metering hook)."""
+        sent = 0
+        try:
+            for chunk in chunks:
+                yield chunk
+                sent += len(chunk)
+        finally:
+            self.events.image_sent(image, sent, expected, ctx.project_id, ctx.user_id, ctx.request_id)
 
 
 def _import_method(body: Any) -> str:

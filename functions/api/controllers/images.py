@@ -22,6 +22,8 @@ from shared.domain.errors import (
 )
 from shared.domain.image import WRITABLE_BASE_PROPERTIES, Image, ImageLimits, check_extra_property_name
 from shared.domain.listing import ListPlan, can_see, parse_filters, parse_sort, plan_partitions, sort_value
+from shared.notifications import NullNotifier
+from shared.notifications.events import Events
 from shared.policy import ImagePolicy
 from shared.policy.property_protections import Operation, protections_for
 
@@ -32,9 +34,10 @@ _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
 class ImagesController:
     """Use cases of /v2/images; each method takes the caller's context first."""
 
-    def __init__(self, repo: ImageRepository, settings: Settings) -> None:
+    def __init__(self, repo: ImageRepository, settings: Settings, events: Events | None = None) -> None:
         self.repo = repo
         self.settings = settings
+        self.events = events or Events(NullNotifier())
         self.limits = ImageLimits(settings.image_property_quota, settings.image_tag_quota)
         self.protections = protections_for(
             settings.property_protection_file, settings.property_protection_rule_format, settings.policy_file
@@ -126,7 +129,9 @@ class ImagesController:
         image = Image.new(
             owner=owner, image_id=image_id, tags=tags, extra_properties=fields, limits=self.limits, **base
         )
-        return self.repo.add(image)
+        created = self.repo.add(image)
+        self.events.image_created(created, ctx.request_id)
+        return created
 
     def update(self, ctx: RequestContext, image_id: str, changes: Sequence[Change]) -> Image:
         """``PATCH /v2/images/{id}``: apply every change, then one conditional save (409 if raced)."""
@@ -138,7 +143,13 @@ class ImagesController:
             return image
         image.check_limits(self.limits)
         image.touch()
-        return self.repo.save(image)
+        return self._saved(ctx, image)
+
+    def _saved(self, ctx: RequestContext, image: Image) -> Image:
+        """Save, then send image.update (Glance's repository proxy does so on every save)."""
+        saved = self.repo.save(image)
+        self.events.image_updated(saved, ctx.request_id)
+        return saved
 
     def _apply(self, image: Image, policy: ImagePolicy, change: Change) -> None:
         root = change.root
@@ -180,7 +191,7 @@ class ImagesController:
         policy.modify_image(image, "delete the image")
         image.delete()
         image.touch()
-        self.repo.save(image)
+        self.events.image_deleted(self.repo.save(image), ctx.request_id)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         """``POST /v2/images/{id}/actions/deactivate``."""
@@ -197,7 +208,7 @@ class ImagesController:
         getattr(image, action)()
         if image.status is not before:
             image.touch()
-            self.repo.save(image)
+            self._saved(ctx, image)
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         """``PUT /v2/images/{id}/tags/{tag}``: idempotent; 413 past the tag limit."""
@@ -211,7 +222,7 @@ class ImagesController:
         if len(image.tags) > self.limits.max_tags:
             raise LimitExceededError(what="image tags", limit=self.limits.max_tags)
         image.touch()
-        self.repo.save(image)
+        self._saved(ctx, image)
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         """``DELETE /v2/images/{id}/tags/{tag}``: 404 for a tag the image does not have."""
@@ -221,4 +232,4 @@ class ImagesController:
             raise NotFoundError(kind="tag", id=tag)
         image.tags.discard(tag)
         image.touch()
-        self.repo.save(image)
+        self._saved(ctx, image)

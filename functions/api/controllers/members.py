@@ -12,15 +12,18 @@ from shared.domain.errors import InvalidInputError, NotFoundError
 from shared.domain.image import Image
 from shared.domain.listing import membership_of
 from shared.domain.member import Member
+from shared.notifications import NullNotifier
+from shared.notifications.events import Events
 from shared.policy import ImagePolicy
 
 
 class MembersController:
     """Use cases of the members API; every change is one conditional write of the image."""
 
-    def __init__(self, repo: ImageRepository, settings: Settings) -> None:
+    def __init__(self, repo: ImageRepository, settings: Settings, events: Events | None = None) -> None:
         self.repo = repo
         self.settings = settings
+        self.events = events or Events(NullNotifier())
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         return visible_image(self.repo, self.settings, ctx, image_id)
@@ -35,6 +38,7 @@ class MembersController:
         member = image.add_member(member_id.strip(), self.settings.image_member_quota)
         image.touch()
         self.repo.save(image)
+        self.events.member_created(member, ctx.request_id)
         return member
 
     def index(self, ctx: RequestContext, image_id: str) -> list[Member]:
@@ -65,6 +69,7 @@ class MembersController:
         member.set_status(status)
         image.touch()
         self.repo.save(image)
+        self.events.member_updated(member, ctx.request_id)
         return member
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
@@ -73,6 +78,8 @@ class MembersController:
         if member_id not in image.members:
             raise NotFoundError(kind="member", id=member_id)
         policy.delete_member(image, member_id)
+        member = image.members[member_id]
         image.remove_member(member_id)
         image.touch()
         self.repo.save(image)
+        self.events.member_deleted(member, ctx.request_id)

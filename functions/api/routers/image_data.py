@@ -25,7 +25,7 @@ async def upload_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, d
     data.check_put_file(request.headers.get("content-type"), _int_header(request, "content-length"))
     declared = _int_header(request, "x-openstack-image-size")
     image, session = await run_in_threadpool(data.start_put_file, ctx, image_id, declared)
-    await _pipe_body(request, lambda chunks: data.finish_put_file(image, session, chunks))
+    await _pipe_body(request, lambda chunks: data.finish_put_file(image, session, chunks, ctx.request_id))
     return Response(status_code=204)
 
 
