@@ -14,8 +14,8 @@ backend's test module subclasses ``StoreContract`` (its name must start with ``T
     interrupted write can leave (unfinished multipart uploads, segments, temporary files). "Nothing is left
     behind" is checked as ``inventory()`` unchanged, so it must see what the driver itself would not.
 ``foreign_urls`` (fixture, optional)
-    URLs the driver must not claim with ``owns()``; the default covers other schemes and namespaces. Backends add
-    the near misses that matter to them (another bucket, a path outside the directory).
+    More URLs the driver must not claim with ``owns()``, besides ``FOREIGN_URLS`` (other schemes and namespaces):
+    the near misses that matter to the backend (another bucket, a path outside the directory).
 ``secrets`` (fixture, optional)
     Credential strings of the store's configuration that must never appear in a URL or in ``properties()``.
 
@@ -61,6 +61,14 @@ from shared.stores.base import (
 )
 
 MiB = 1024 * 1024
+# URLs no driver may claim, whatever its backend: other schemes, namespaces no test store uses, no URL at all.
+FOREIGN_URLS = [
+    "s3://sglance-contract-foreign-bucket/images/0d0c3c5e-0000-4000-8000-000000000000",
+    "file:///sglance-contract-foreign/0d0c3c5e-0000-4000-8000-000000000000",
+    "swift+https://swift.invalid/v1/AUTH_x/glance/0d0c3c5e-0000-4000-8000-000000000000",
+    "https://example.invalid/images/0d0c3c5e-0000-4000-8000-000000000000",
+    "",
+]
 Inventory = Callable[[], set[str]]
 
 
@@ -115,14 +123,8 @@ class StoreContract:
 
     @pytest.fixture
     def foreign_urls(self) -> list[str]:
-        """URLs no store of this deployment's kind should claim (backends extend it)."""
-        return [
-            "s3://sglance-contract-foreign-bucket/images/0d0c3c5e-0000-4000-8000-000000000000",
-            "file:///sglance-contract-foreign/0d0c3c5e-0000-4000-8000-000000000000",
-            "swift+https://swift.invalid/v1/AUTH_x/glance/0d0c3c5e-0000-4000-8000-000000000000",
-            "https://example.invalid/images/0d0c3c5e-0000-4000-8000-000000000000",
-            "",
-        ]
+        """The backend's near misses (another bucket, a path outside the directory); ``FOREIGN_URLS`` apply too."""
+        return []
 
     @pytest.fixture
     def secrets(self) -> list[str]:
@@ -349,7 +351,7 @@ class StoreContract:
 
         assert driver.owns(result.url)
         assert driver.owns(sibling_url(result, image_id, new_image_id()))
-        assert [url for url in foreign_urls if driver.owns(url)] == []
+        assert [url for url in [*FOREIGN_URLS, *foreign_urls] if driver.owns(url)] == []
 
     def test_properties__are_json_without_credentials(self, driver: StoreDriver, secrets: list[str]) -> None:
         shown = json.dumps(driver.properties())
