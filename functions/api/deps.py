@@ -85,7 +85,9 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
     return _per_app(
         request,
         "image_data_controller",
-        lambda: ImageDataController(c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue),
+        lambda: ImageDataController(
+            c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue, c.replicator
+        ),
     )
 
 

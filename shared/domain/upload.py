@@ -94,6 +94,10 @@ class UploadSession:
     part_size: int | None = None
     s3_upload_id: str | None = None
     checksum: str | None = None
+    # Stores besides the primary the image is copied to once active (X-Image-Meta-Store, import ``stores``),
+    # and whether a failure in any of them rolls back the others (``all_stores_must_succeed``).
+    targets: tuple[str, ...] = ()
+    all_stores_must_succeed: bool = True
 
     @classmethod
     def new(

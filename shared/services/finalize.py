@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.data.base import ImageRepository
@@ -22,7 +23,9 @@ from shared.resources import ACTIVE_STATE
 from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
 from shared.stores.s3 import ImageBucket, ObjectMissingError
 
-PRIMARY_STORE = "s3"
+if TYPE_CHECKING:
+    from shared.services.replication import Replicator
+
 _SAVE_ATTEMPTS = 8
 
 
@@ -48,6 +51,8 @@ class UploadFinalizer:
     repo: ImageRepository
     bucket: ImageBucket
     settings: Settings
+    # Queues the copies an activated image gets (requested stores, replication policy); None: no replication.
+    replicator: Replicator | None = None
 
     # -- the event path ---------------------------------------------------------------------------
 
@@ -63,6 +68,7 @@ class UploadFinalizer:
             self.bucket.delete(key)
             return Outcome.ORPHAN
         if self._holds(image, key):
+            self._dispatch(image)
             return Outcome.DUPLICATE
         session = image.upload
         if session is None or session.id != session_id or image.is_deleted():
@@ -121,6 +127,7 @@ class UploadFinalizer:
             except NotFoundError:
                 image = None
             if image is not None and self._holds(image, session.key):
+                self._dispatch(image)
                 return Outcome.DUPLICATE
             if image is None or image.is_deleted() or image.upload is None or image.upload.id != session.id:
                 self.bucket.delete(session.key)
@@ -130,6 +137,10 @@ class UploadFinalizer:
             else:
                 assert isinstance(result, Digest)
                 image.activate(_image_data(result), self._location(session.key))
+                if self.replicator is not None:
+                    self.replicator.plan_on_activation(
+                        image, session.targets, session.id, session.all_stores_must_succeed
+                    )
             image.touch()
             try:
                 self.repo.save(image)
@@ -139,11 +150,17 @@ class UploadFinalizer:
                 self.bucket.delete(session.key)
                 return Outcome.REFUSED
             self.bucket.mark(session.key, ACTIVE_STATE)
+            self._dispatch(image)
             return Outcome.ACTIVE
         raise ConcurrentUpdateError(image_id=image_id)
 
     def _location(self, key: str) -> Location:
-        return Location(PRIMARY_STORE, self.bucket.location_url(key), LocationStatus.ACTIVE)
+        return Location(self.settings.primary_store_id, self.bucket.location_url(key), LocationStatus.ACTIVE)
+
+    def _dispatch(self, image: Image) -> None:
+        """Queue the image's pending copies (again, after a redelivery: copy jobs are idempotent)."""
+        if self.replicator is not None:
+            self.replicator.dispatch(image)
 
     def _holds(self, image: Image, key: str) -> bool:
         url = self.bucket.location_url(key)
