@@ -124,7 +124,7 @@ class Container:
         """Finishes queued imports."""
         from shared.services.imports import ImportWorker
 
-        return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings)
+        return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings, self.stores)
 
     @cached_property
     def authenticator(self) -> Authenticator:

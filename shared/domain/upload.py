@@ -33,11 +33,13 @@ class UploadMethod(StrEnum):
     STAGE = "stage"
     # Bytes fetched from a URL by the import worker (web-download); finalised inline by the worker.
     WEB = "web-download"
+    # Bytes a service put in one of our stores (POST /v2/images/{id}/locations), verified by the import worker.
+    LOCATION = "location"
 
     @property
     def finalised_inline(self) -> bool:
         """Whether the writer of the bytes records the outcome itself (the S3 event only backs it up)."""
-        return self in (UploadMethod.PROXY, UploadMethod.WEB)
+        return self in (UploadMethod.PROXY, UploadMethod.WEB, UploadMethod.LOCATION)
 
 
 @dataclass(frozen=True)

@@ -98,14 +98,15 @@ class UploadFinalizer:
 
     # -- shared with PUT /file --------------------------------------------------------------------
 
-    def new_digest(self, image: Image) -> StreamDigest:
+    def new_digest(self, image: Image, hash_algo: str | None = None) -> StreamDigest:
         """A digest of ``image``'s bytes with its format inspection (a context manager)."""
         from shared.services.inspection import ImageInspector
 
         inspector = ImageInspector(
             image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch
         )
-        return StreamDigest(self.settings.hashing_algorithm, inspector, self.settings.image_size_cap)
+        algo = hash_algo or self.settings.hashing_algorithm
+        return StreamDigest(algo, inspector, self.settings.image_size_cap)
 
     def digest(self, image: Image, chunks: Iterable[bytes]) -> Digest | Refusal:
         """Hash and inspect ``chunks``; returns the digest, or why the bytes are refused."""
@@ -117,8 +118,15 @@ class UploadFinalizer:
         except SizeCapExceededError as exc:
             return Refusal(RefusalKind.SIZE_CAP, str(exc))
 
-    def record(self, image_id: str, session: UploadSession, result: Digest | Refusal) -> Outcome:
-        """Write the outcome with a conditional write, retrying on concurrent metadata changes."""
+    def record(
+        self, image_id: str, session: UploadSession, result: Digest | Refusal, location: Location | None = None
+    ) -> Outcome:
+        """Write the outcome with a conditional write, retrying on concurrent metadata changes.
+
+        ``location``: where the bytes are, when not at the session's key in the image bucket (a service-added
+        location); such bytes are never deleted on refusal (they are the service's).
+        """
+        where = location or self._location(session.key)
         refused = result if isinstance(result, Refusal) else refusal(session, result)
         reason = refused.message if refused is not None else None
         for _ in range(_SAVE_ATTEMPTS):
@@ -126,7 +134,7 @@ class UploadFinalizer:
                 image = self.repo.get(image_id)
             except NotFoundError:
                 image = None
-            if image is not None and self._holds(image, session.key):
+            if image is not None and any(loc.url == where.url for loc in image.locations):
                 self._dispatch(image)
                 return Outcome.DUPLICATE
             if image is None or image.is_deleted() or image.upload is None or image.upload.id != session.id:
@@ -136,7 +144,7 @@ class UploadFinalizer:
                 image.fail_upload(reason)
             else:
                 assert isinstance(result, Digest)
-                image.activate(_image_data(result), self._location(session.key))
+                image.activate(_image_data(result), where)
                 if self.replicator is not None:
                     self.replicator.plan_on_activation(
                         image, session.targets, session.id, session.all_stores_must_succeed
@@ -147,9 +155,11 @@ class UploadFinalizer:
             except ConcurrentUpdateError:
                 continue
             if reason is not None:
-                self.bucket.delete(session.key)
+                if location is None:
+                    self.bucket.delete(session.key)
                 return Outcome.REFUSED
-            self.bucket.mark(session.key, ACTIVE_STATE)
+            if location is None:
+                self.bucket.mark(session.key, ACTIVE_STATE)
             self._dispatch(image)
             return Outcome.ACTIVE
         raise ConcurrentUpdateError(image_id=image_id)
