@@ -24,6 +24,7 @@ A size mismatch, a failing chunk iterator or an integrity failure leaves nothing
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
 from collections import deque
@@ -46,7 +47,7 @@ from shared.stores.base import (
     StoreSizeMismatchError,
     StoreUnavailableError,
 )
-from shared.stores.config import MiB, CephStoreConfig, S3StoreConfig
+from shared.stores.config import CephStoreConfig, MiB, S3StoreConfig
 
 if TYPE_CHECKING:
     from shared.stores.config import StoreConfig
@@ -70,7 +71,24 @@ _RETRYABLE = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout
 _CORRUPT = {"BadDigest", "InvalidDigest", "IncompleteBody"}
 
 
-def _store_error(exc: Exception, what: str) -> StoreError | None:
+def _client_error(exc: Any, what: str) -> StoreError:
+    """The store error for an S3 error response (by code and status, never by message)."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code in _NOT_FOUND:
+        return StoreNotFoundError(f"{what}: no such object")
+    if code == "InvalidRange" or status == 416:
+        return StoreRangeError(f"{what}: range not satisfiable")
+    if code in _REFUSED:
+        return StoreConfigError(f"{what}: refused ({code})")
+    if code in _CORRUPT:
+        return StoreIntegrityError(f"{what}: the server saw other bytes than announced ({code})")
+    if code in _RETRYABLE or status >= 500:
+        return StoreUnavailableError(f"{what}: {code or status}")
+    return StoreError(f"{what}: {code or status}")
+
+
+def _store_error(exc: BaseException, what: str) -> StoreError | None:
     """The store error for a botocore exception (None for anything else, which passes unchanged)."""
     from botocore.exceptions import (
         BotoCoreError,
@@ -84,26 +102,12 @@ def _store_error(exc: Exception, what: str) -> StoreError | None:
     )
 
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _NOT_FOUND:
-            return StoreNotFoundError(f"{what}: no such object")
-        if code == "InvalidRange" or status == 416:
-            return StoreRangeError(f"{what}: range not satisfiable")
-        if code in _REFUSED:
-            return StoreConfigError(f"{what}: refused ({code})")
-        if code in _CORRUPT:
-            return StoreIntegrityError(f"{what}: the server saw other bytes than announced ({code})")
-        if code in _RETRYABLE or status >= 500:
-            return StoreUnavailableError(f"{what}: {code or status}")
-        return StoreError(f"{what}: {code or status}")
+        return _client_error(exc, what)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return StoreConfigError(f"{what}: no usable credentials")
-    if isinstance(exc, ConnectionError | HTTPClientError | IncompleteReadError):
+    if isinstance(exc, ConnectionError | HTTPClientError | IncompleteReadError | UnseekableStreamError):
+        # (UnseekableStreamError: botocore wanted to resend a stream; the caller may add again)
         return StoreUnavailableError(f"{what}: {type(exc).__name__}")
-    if isinstance(exc, UnseekableStreamError):
-        # botocore wanted to retry a streaming PUT; a stream cannot be rewound, the caller may add again
-        return StoreUnavailableError(f"{what}: failed mid-stream and cannot be resent")
     if isinstance(exc, BotoCoreError):
         return StoreError(f"{what}: {type(exc).__name__}")
     return None
@@ -142,6 +146,9 @@ class _ChunkBody:
         self._digest = digest
         self._view = memoryview(b"")
         self._checked = False
+        # what read() raised: botocore wraps it (HTTPClientError) and would retry; the PUT re-raises this instead
+        self.failure: BaseException | None = None
+        self.started = False
 
     def _feed(self, chunk: bytes) -> None:
         try:
@@ -158,6 +165,14 @@ class _ChunkBody:
 
     def read(self, amt: int | None = -1) -> bytes:
         """Up to ``amt`` bytes (all that is left when negative or None); b"" at the end."""
+        self.started = True
+        try:
+            return self._read(amt)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+
+    def _read(self, amt: int | None) -> bytes:
         want = self._left if amt is None or amt < 0 else min(amt, self._left)
         if want == 0:
             self._ensure_exhausted()
@@ -235,7 +250,10 @@ class S3Store(StoreDriver):
         """botocore ``Config`` arguments (subclasses adjust them for their service's quirks)."""
         return {
             "signature_version": "s3v4",
-            "s3": {"addressing_style": "path" if self.config.path_style else "virtual", "payload_signing_enabled": False},
+            "s3": {
+                "addressing_style": "path" if self.config.path_style else "virtual",
+                "payload_signing_enabled": False,
+            },
             "request_checksum_calculation": "when_required",
             "response_checksum_validation": "when_required",
             "retries": {"mode": "standard", "max_attempts": 4},
@@ -257,10 +275,28 @@ class S3Store(StoreDriver):
                     session = boto3.session.Session(
                         aws_access_key_id=key, aws_secret_access_key=secret, region_name=self.config.region
                     )
-                    self._client = session.client(
+                    client = session.client(
                         "s3", endpoint_url=self.config.endpoint_url, config=Config(**self._client_config())
                     )
+                    client.meta.events.register_first("needs-retry.s3.PutObject", self._no_resend_of_a_stream)
+                    self._client = client
         return self._client
+
+    def _no_resend_of_a_stream(
+        self, request_dict: dict[str, Any], caught_exception: BaseException | None, **kwargs: Any
+    ) -> None:
+        """A streaming PUT cannot be resent once its body was read: fail now, without botocore's retry sleep.
+
+        The body's own failure (a size mismatch, the caller's chunk iterator) is raised as it is; a transport
+        failure as the store error it maps to.
+        """
+        body = request_dict.get("body")
+        if not isinstance(body, _ChunkBody) or not body.started:
+            return
+        if body.failure is not None:
+            raise body.failure
+        if caught_exception is not None:
+            raise _store_error(caught_exception, f"store {self.store_id}: PUT") or caught_exception
 
     def close(self) -> None:
         """Close the client's connections (a client passed in belongs to the caller)."""
@@ -319,10 +355,15 @@ class S3Store(StoreDriver):
 
     def _put_single(self, key: str, chunks: Iterable[bytes], size: int, digest: StreamDigest) -> str:
         body = _ChunkBody(chunks, size, digest)
-        with _mapped(f"store {self.store_id}: PUT {key}"):
-            response = self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentLength=size, ContentType="application/octet-stream"
-            )
+        try:
+            with _mapped(f"store {self.store_id}: PUT {key}"):
+                response = self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentLength=size, ContentType="application/octet-stream"
+                )
+        except Exception:
+            if body.failure is not None:
+                raise body.failure from None
+            raise
         return str(response.get("ETag", "")).strip('"')
 
     def _put_multipart(self, key: str, chunks: Iterable[bytes], size: int, digest: StreamDigest) -> None:
@@ -408,16 +449,13 @@ class S3Store(StoreDriver):
             return str(self.client.head_object(Bucket=self.bucket, Key=key).get("ETag", "")).strip('"')
 
     def _abort_quietly(self, key: str, upload_id: str) -> None:
-        try:
+        # the original failure is what the caller must see; a bucket lifecycle rule sweeps what an abort missed
+        with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except Exception:  # noqa: S110 - the original failure is what the caller must see; lifecycle rules clean up
-            pass
 
     def _delete_quietly(self, key: str) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        except Exception:  # noqa: S110 - the integrity failure is what the caller must see
-            pass
 
     # -- read -----------------------------------------------------------------------------------
 
