@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from functions.api.controllers.image_data import ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.controllers.members import MembersController
+from functions.api.controllers.stores import StoresController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
@@ -74,7 +75,9 @@ def get_images_controller(request: Request, container: ContainerDep) -> ImagesCo
     return _per_app(
         request,
         "images_controller",
-        lambda: ImagesController(container.image_repository, container.settings, container.events),
+        lambda: ImagesController(
+            container.image_repository, container.settings, container.replicator, container.events
+        ),
     )
 
 
@@ -88,7 +91,7 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
         request,
         "image_data_controller",
         lambda: ImageDataController(
-            c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue, c.events
+            c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue, c.replicator, c.events
         ),
     )
 
@@ -108,6 +111,19 @@ def get_members_controller(request: Request, container: ContainerDep) -> Members
 MembersDep = Annotated[MembersController, Depends(get_members_controller)]
 
 
+def get_stores_controller(request: Request, container: ContainerDep) -> StoresController:
+    """The stores controller."""
+    c = container
+    return _per_app(
+        request,
+        "stores_controller",
+        lambda: StoresController(c.image_repository, c.settings, c.replicator, c.import_queue),
+    )
+
+
+StoresDep = Annotated[StoresController, Depends(get_stores_controller)]
+
+
 # Path parameters are read from the matched route instead of being declared as function parameters:
 # FastAPI builds a pydantic field per declared path parameter, and the first one imports pydantic.v1 (~28 ms
 # of Lambda cold start measured here) only to find that ``str`` is not a v1 model.
@@ -124,3 +140,4 @@ ImageIdDep = Annotated[str, Depends(_path("image_id"))]
 TagDep = Annotated[str, Depends(_path("tag"))]
 MemberIdDep = Annotated[str, Depends(_path("member_id"))]
 SchemaNameDep = Annotated[str, Depends(_path("name"))]
+StoreIdDep = Annotated[str, Depends(_path("store_id"))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
 from functions.api.patch import Change
@@ -27,6 +27,9 @@ from shared.notifications.events import Events
 from shared.policy import ImagePolicy
 from shared.policy.property_protections import Operation, protections_for
 
+if TYPE_CHECKING:
+    from shared.services.replication import Replicator
+
 # Create-body keys that are accepted by the schema but never writable (Glance's _disallowed_properties).
 _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
 
@@ -34,9 +37,17 @@ _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
 class ImagesController:
     """Use cases of /v2/images; each method takes the caller's context first."""
 
-    def __init__(self, repo: ImageRepository, settings: Settings, events: Events | None = None) -> None:
+    def __init__(
+        self,
+        repo: ImageRepository,
+        settings: Settings,
+        replicator: Replicator | None = None,
+        events: Events | None = None,
+    ) -> None:
         self.repo = repo
         self.settings = settings
+        # Deletes the bytes of deleted images in every store (through store_sync); None: bytes are kept.
+        self.replicator = replicator
         self.events = events or Events(NullNotifier())
         self.limits = ImageLimits(settings.image_property_quota, settings.image_tag_quota)
         self.protections = protections_for(
@@ -186,12 +197,16 @@ class ImagesController:
             image.extra_properties[root] = change.value
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        """``DELETE /v2/images/{id}``: leaves a tombstone; protected images are 403."""
+        """``DELETE /v2/images/{id}``: leaves a tombstone (protected images are 403) and queues the deletion of
+        the bytes in every store; the tombstone lists each copy until its bytes are gone."""
         image, policy = self._visible(ctx, image_id)
         policy.modify_image(image, "delete the image")
         image.delete()
         image.touch()
-        self.events.image_deleted(self.repo.save(image), ctx.request_id)
+        saved = self.repo.save(image)
+        if self.replicator is not None:
+            self.replicator.purge(image.id, image.locations)
+        self.events.image_deleted(saved, ctx.request_id)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         """``POST /v2/images/{id}/actions/deactivate``."""
