@@ -11,12 +11,14 @@ from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
 
 if TYPE_CHECKING:
+    from shared.data.tasks import TaskRepository
     from shared.notifications import Notifier
     from shared.notifications.events import Events
     from shared.queues import WorkQueue
     from shared.services.finalize import UploadFinalizer
     from shared.services.imports import ImportWorker
     from shared.services.replication import Replicator, StoreSync
+    from shared.services.tasks import TaskService
     from shared.stores.registry import StoreSet
     from shared.stores.s3 import ImageBucket
 
@@ -112,7 +114,9 @@ class Container:
         """Runs store_sync jobs."""
         from shared.services.replication import StoreSync
 
-        return StoreSync(self.image_repository, self.stores, self.replicator, self.settings)
+        return StoreSync(
+            self.image_repository, self.stores, self.replicator, self.settings, tasks=self.tasks, events=self.events
+        )
 
     @cached_property
     def finalizer(self) -> UploadFinalizer:
@@ -128,7 +132,9 @@ class Container:
         """Finishes queued imports."""
         from shared.services.imports import ImportWorker
 
-        return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings, self.stores)
+        return ImportWorker(
+            self.image_repository, self.image_bucket, self.finalizer, self.settings, self.stores, tasks=self.tasks
+        )
 
     @cached_property
     def notifier(self) -> Notifier:
@@ -150,6 +156,28 @@ class Container:
             region=s.aws_region,
             endpoint_url=s.aws_endpoint_url,
         )
+
+    @cached_property
+    def task_repository(self) -> TaskRepository:
+        """Task records, in the images table."""
+        if "task_repository" in self.overrides:
+            return self.overrides["task_repository"]  # type: ignore[return-value]
+        from datetime import timedelta
+
+        from shared.data.tasks import DynamoTaskRepository
+
+        s = self.settings
+        ttl = timedelta(hours=s.task_time_to_live)
+        return DynamoTaskRepository(s.table_name, s.aws_region, s.aws_endpoint_url, ttl)
+
+    @cached_property
+    def tasks(self) -> TaskService:
+        """Creates and moves task records (and sends their events)."""
+        from datetime import timedelta
+
+        from shared.services.tasks import TaskService
+
+        return TaskService(self.task_repository, self.events, timedelta(hours=self.settings.task_time_to_live))
 
     @cached_property
     def events(self) -> Events:

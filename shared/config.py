@@ -223,8 +223,6 @@ class Settings(BaseSettings):
     notification_queue_name: str | None = "sglance-notifications"
     # Hours a finished task is kept (Glance's [task] task_time_to_live); DynamoDB TTL removes it after.
     task_time_to_live: int = Field(default=48, ge=1)
-    # Who may use /v2/tasks (Glance's tasks_api_access default is admin only): "admin" or "everyone".
-    tasks_api_access: Literal["admin", "everyone"] = "admin"
     # Default unified limits of every project (-1: unlimited); sizes in MiB. Per-project overrides: docs/quotas.md.
     limit_image_size_total: int = Field(default=-1, ge=-1)
     limit_image_stage_total: int = Field(default=-1, ge=-1)

@@ -12,6 +12,7 @@ from functions.api.controllers.image_data import ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.controllers.members import MembersController
 from functions.api.controllers.stores import StoresController
+from functions.api.controllers.tasks import TasksController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
@@ -91,7 +92,14 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
         request,
         "image_data_controller",
         lambda: ImageDataController(
-            c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue, c.replicator, c.events
+            c.image_repository,
+            c.image_bucket,
+            c.finalizer,
+            c.settings,
+            c.import_queue,
+            c.replicator,
+            c.events,
+            c.tasks,
         ),
     )
 
@@ -139,5 +147,26 @@ def _path(name: str) -> Callable[[Request], str]:
 ImageIdDep = Annotated[str, Depends(_path("image_id"))]
 TagDep = Annotated[str, Depends(_path("tag"))]
 MemberIdDep = Annotated[str, Depends(_path("member_id"))]
+TaskIdDep = Annotated[str, Depends(_path("task_id"))]
 SchemaNameDep = Annotated[str, Depends(_path("name"))]
 StoreIdDep = Annotated[str, Depends(_path("store_id"))]
+
+
+def get_tasks_controller(request: Request, container: ContainerDep) -> TasksController:
+    """The tasks controller."""
+    c = container
+
+    def build() -> TasksController:
+        return TasksController(
+            c.task_repository,
+            c.tasks,
+            c.image_repository,
+            c.settings,
+            get_images_controller(request, c),
+            get_image_data_controller(request, c),
+        )
+
+    return _per_app(request, "tasks_controller", build)
+
+
+TasksDep = Annotated[TasksController, Depends(get_tasks_controller)]

@@ -132,21 +132,35 @@ MEMBER_PROPERTIES: dict[str, Schema] = {
 }
 
 TASK_PROPERTIES: dict[str, Schema] = {
-    "id": {"type": "string", "pattern": UUID_PATTERN, "description": "Task identifier"},
-    "type": {"type": "string", "enum": ["import", "api_image_import", "location_import"]},
-    "status": {"type": "string", "enum": ["pending", "processing", "success", "failure"]},
-    "input": {"type": ["null", "object"], "description": "Parameters of the task"},
-    "result": {"type": ["null", "object"], "description": "Result of the task"},
-    "owner": {"type": "string", "description": "Project that owns the task"},
-    "message": {"type": "string", "description": "Human-readable information about the task"},
-    "image_id": {"type": "string", "description": "Image the task works on"},
-    "request_id": {"type": "string", "description": "Request that created the task"},
-    "user_id": {"type": "string", "description": "User that created the task"},
-    "expires_at": {"type": ["null", "string"], "description": "When the task record may be removed"},
-    "created_at": {"type": "string"},
-    "updated_at": {"type": "string"},
-    "self": {"type": "string", "readOnly": True},
-    "schema": {"type": "string", "readOnly": True},
+    "id": {"description": "An identifier for the task", "pattern": UUID_PATTERN, "type": "string"},
+    "type": {
+        "description": "The type of task represented by this content",
+        "enum": ["import", "api_image_import", "location_import"],
+        "type": "string",
+    },
+    "status": {
+        "description": "The current status of this task",
+        "enum": ["pending", "processing", "success", "failure"],
+        "type": "string",
+    },
+    "input": {"description": "The parameters required by task, JSON blob", "type": ["null", "object"]},
+    "result": {"description": "The result of current task, JSON blob", "type": ["null", "object"]},
+    "owner": {"description": "An identifier for the owner of this task", "type": "string"},
+    "message": {
+        "description": "Human-readable informative message only included when appropriate (usually on failure)",
+        "type": "string",
+    },
+    "image_id": {"description": "Image associated with the task", "type": "string"},
+    "request_id": {"description": "Human-readable informative request-id", "type": "string"},
+    "user_id": {"description": "User associated with the task", "type": "string"},
+    "expires_at": {
+        "description": "Datetime when this resource would be subject to removal",
+        "type": ["null", "string"],
+    },
+    "created_at": {"description": "Datetime when this resource was created", "type": "string"},
+    "updated_at": {"description": "Datetime when this resource was updated", "type": "string"},
+    "self": {"readOnly": True, "type": "string"},
+    "schema": {"readOnly": True, "type": "string"},
 }
 
 

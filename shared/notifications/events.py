@@ -41,6 +41,10 @@ class Events:
         self.notifier.send("image.upload", p.upload_payload(image, backend), request_id)
         self.notifier.send("image.activate", p.image_payload(image), request_id)
 
+    def copy_uploaded(self, image: Image, backend: str, request_id: str | None) -> None:
+        """``image.upload`` alone: a copy to another store finished (Glance's copy-image sets no status)."""
+        self.notifier.send("image.upload", p.upload_payload(image, backend), request_id)
+
     def upload_failed(self, image_id: str, reason: str, request_id: str | None) -> None:
         """``image.upload`` at ERROR with a string payload, as Glance sends a failed upload."""
         self.notifier.send("image.upload", f"Cannot save data for image {image_id}: {reason}", request_id, "ERROR")

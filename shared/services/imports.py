@@ -17,6 +17,7 @@ from shared.domain.image import Image, ImageStatus, Location, LocationStatus
 from shared.domain.upload import UploadSession
 from shared.services.digest import Digest, SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
+from shared.services.tasks import TaskService, record_task_outcome
 from shared.stores.s3 import ImageBucket
 
 if TYPE_CHECKING:
@@ -37,8 +38,19 @@ class ImportWorker:
     settings: Settings
     # Where service-added locations are read from (POST /v2/images/{id}/locations); None: not offered.
     stores: StoreSet | None = None
+    # Records each import's outcome on its task (shared/services/tasks.py); None: no task records.
+    tasks: TaskService | None = None
 
     def run(self, job: dict[str, Any]) -> Outcome:
+        """Finish the import ``job`` names, and record the outcome on its task (if the job has one)."""
+        if self.tasks is None or not job.get("task_id"):
+            return self._run(job)
+        self.tasks.processing(job["task_id"], job.get("request_id"))
+        outcome = self._run(job)
+        record_task_outcome(self.tasks, self.repo, job, outcome)
+        return outcome
+
+    def _run(self, job: dict[str, Any]) -> Outcome:
         """Finish the import ``job`` names, if its image still waits for it."""
         try:
             method, image_id, session_id = job["method"], job["image_id"], job["session_id"]

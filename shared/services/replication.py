@@ -27,7 +27,9 @@ from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, InvalidInputError, NotFoundError
 from shared.domain.image import ERROR_KEY, Image, ImageStatus, Location, LocationStatus
+from shared.notifications.events import Events
 from shared.queues import WorkQueue
+from shared.services.tasks import TaskService, settle_copy_task
 from shared.stores.base import StoreError, StoreNotFoundError
 from shared.stores.registry import StoreSet
 
@@ -127,6 +129,9 @@ class StoreSync:
     stores: StoreSet
     replicator: Replicator
     settings: Settings
+    # Task records and notifications of copies (copy-image's batch id is its task's id); None: neither.
+    tasks: TaskService | None = None
+    events: Events | None = None
 
     def run(self, job: dict[str, Any], attempt: int = 1) -> SyncOutcome:
         """Run ``job`` (its ``attempt``-th delivery).
@@ -141,7 +146,10 @@ class StoreSync:
         if not isinstance(image_id, str) or not isinstance(store, str) or store not in self.stores:
             raise ValueError(f"malformed store_sync job: {job!r}")
         if op == COPY:
-            return self._copy(image_id, store, job.get("batch"), attempt)
+            try:
+                return self._copy(image_id, store, job.get("batch"), attempt)
+            finally:
+                settle_copy_task(self.tasks, self.repo, image_id, job.get("batch"), job.get("request_id"))
         if op == DELETE and isinstance(job.get("url"), str):
             return self._delete(image_id, store, job["url"], attempt)
         raise ValueError(f"malformed store_sync job: {job!r}")
@@ -153,6 +161,8 @@ class StoreSync:
         if isinstance(started, SyncOutcome):
             return started
         image = started
+        if self.events is not None:
+            self.events.image_prepare(image, store, None)
         try:
             url = self._transfer(image, store)
         except Exception as exc:  # every failure of the transfer is the copy's failure
@@ -164,6 +174,8 @@ class StoreSync:
             # The image was deleted or the copy rolled back while it was written: take the bytes back out.
             self._delete_quietly(store, url)
             return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
+        if self.events is not None:
+            self.events.copy_uploaded(recorded, store, None)
         return SyncOutcome.COPIED
 
     def _transfer(self, image: Image, store: str) -> str:

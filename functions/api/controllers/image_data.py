@@ -33,6 +33,7 @@ from shared.queues import WorkQueue
 from shared.resources import PENDING_STATE
 from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
+from shared.services.tasks import API_IMAGE_IMPORT, TaskService
 from shared.stores.s3 import ImageBucket, PresignedRequest, RangeNotSatisfiableError, UploadedPart
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class ImageDataController:
         import_queue: WorkQueue,
         replicator: Replicator,
         events: Events | None = None,
+        tasks: TaskService | None = None,
     ) -> None:
         self.repo = repo
         self.bucket = bucket
@@ -104,6 +106,8 @@ class ImageDataController:
         self.import_queue = import_queue
         self.replicator = replicator
         self.events = events or Events(NullNotifier())
+        # Every import leaves a task record (api_image_import); None: no records.
+        self.tasks = tasks
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         return visible_image(self.repo, self.settings, ctx, image_id)
@@ -362,7 +366,13 @@ class ImageDataController:
             self.events.image_updated(self.repo.save(image), None)
 
     def import_image(
-        self, ctx: RequestContext, image_id: str, body: Any, request_id: str, store_header: str | None = None
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        body: Any,
+        request_id: str,
+        store_header: str | None = None,
+        task_id: str | None = None,
     ) -> Image:
         """``POST /v2/images/{id}/import``: glance-direct, web-download or copy-image; workers do the rest."""
         method = _import_method(body)
@@ -393,11 +403,26 @@ class ImageDataController:
         image.upload.targets = targets
         image.upload.all_stores_must_succeed = must_succeed
         job["session_id"] = image.upload.id
+        # A legacy POST /v2/tasks import passes its own task; every other import records a new one.
+        task = task_id or self._import_task(ctx, image.id, body, stores)
+        job["task_id"] = task
         image.touch()
-        saved = self.repo.save(image)
+        try:
+            saved = self.repo.save(image)
+        except GlanceError as exc:
+            if self.tasks is not None:
+                self.tasks.fail(task, f"The import could not start: {exc.message}", request_id)
+            raise
         self.events.image_updated(saved, request_id)
         self.import_queue.send(job)
         return saved
+
+    def _import_task(self, ctx: RequestContext, image_id: str, body: dict[str, Any], stores: list[str]) -> str | None:
+        """Record the import as an api_image_import task (Glance's input: image_id, import_req, backend)."""
+        if self.tasks is None:
+            return None
+        task_input = {"image_id": image_id, "import_req": body, "backend": stores}
+        return self.tasks.create(ctx, API_IMAGE_IMPORT, task_input, image_id).id
 
     def _import_stores(self, body: dict[str, Any], store_header: str | None) -> list[str]:
         """The import's target stores, as Glance's get_stores_from_request picks them (unknown store: 409)."""
@@ -448,9 +473,18 @@ class ImageDataController:
         for store in stores:
             if store in holding:
                 raise InvalidInputError(f"Image is already present at store '{store}'")
-        image.plan_copies(stores, new_batch(), must_succeed=must_succeed)
+        # The copy batch is the task's id, so store_sync can finish the task when the batch settles.
+        task = self._import_task(ctx, image.id, body, stores)
+        image.plan_copies(stores, task or new_batch(), must_succeed=must_succeed)
         image.touch()
-        self.repo.save(image)
+        try:
+            self.events.image_updated(self.repo.save(image), request_id)
+        except GlanceError as exc:
+            if self.tasks is not None:
+                self.tasks.fail(task, f"The copy could not start: {exc.message}", request_id)
+            raise
+        if self.tasks is not None:
+            self.tasks.processing(task, request_id)
         self.replicator.dispatch(image, request_id)
         return image
 
