@@ -208,7 +208,7 @@ class SwiftStore(StoreDriver):
         self,
         store_id: str,
         config: SwiftStoreConfig,
-        key: str,
+        key: str | Callable[[], tuple[str, str]],
         *,
         retries: int = 2,
         connection_factory: Callable[[], Connection] | None = None,
@@ -216,7 +216,9 @@ class SwiftStore(StoreDriver):
         super().__init__(store_id)
         self.config = config
         self.container = config.container
-        self._key = key
+        # the key, or a callable giving (user, key) on first use (a Secrets Manager read)
+        self._key_source = key
+        self._credentials: tuple[str, str] | None = (config.user, key) if isinstance(key, str) else None
         self._retries = retries
         self._factory = connection_factory
         self._local = threading.local()
@@ -227,24 +229,36 @@ class SwiftStore(StoreDriver):
 
     @classmethod
     def from_config(cls, store_id: str, config: StoreConfig, secrets: SecretReader | None) -> SwiftStore:
-        """The store for a ``SwiftStoreConfig``; the key is inline or the ``key`` field of ``secret_arn``'s JSON."""
+        """The store for a ``SwiftStoreConfig``. The key is inline, or the ``key`` field (and optionally ``user``)
+        of ``secret_arn``'s JSON, read when the first connection is made."""
         if not isinstance(config, SwiftStoreConfig):
             raise StoreConfigError(f"store {store_id}: a swift store needs a swift configuration")
-        key = config.key.get_secret_value() if config.key is not None else None
-        if key is None and config.secret_arn is not None:
-            if secrets is None:
-                raise StoreConfigError(f"store {store_id}: secret_arn is set but no secret reader was given")
-            fields = secrets(config.secret_arn)
-            key = fields.get("key")
-            if fields.get("user"):
-                config = config.model_copy(update={"user": fields["user"]})
-        if not key:
-            raise StoreConfigError(f"store {store_id}: no Swift key (set key, or secret_arn with a 'key' field)")
         if config.auth_version == "3" and not config.project_name:
             raise StoreConfigError(f"store {store_id}: Keystone v3 needs project_name")
-        return cls(store_id, config, key)
+        if config.key is not None:
+            return cls(store_id, config, config.key.get_secret_value())
+        if config.secret_arn is None:
+            raise StoreConfigError(f"store {store_id}: no Swift key (set key, or secret_arn with a 'key' field)")
+        if secrets is None:
+            raise StoreConfigError(f"store {store_id}: secret_arn is set but no secret reader was given")
+        arn, read = config.secret_arn, secrets
+
+        def from_secret() -> tuple[str, str]:
+            fields = read(arn)
+            if not fields.get("key"):
+                raise StoreConfigError(f"store {store_id}: the secret has no 'key' field")
+            return fields.get("user") or config.user, fields["key"]
+
+        return cls(store_id, config, from_secret)
 
     # -- connections ----------------------------------------------------------------------------
+
+    def _user_and_key(self) -> tuple[str, str]:
+        with self._lock:
+            if self._credentials is None:
+                assert callable(self._key_source)
+                self._credentials = self._key_source()
+            return self._credentials
 
     def connection_options(self) -> dict[str, Any]:
         """The ``swiftclient.Connection`` arguments (they hold the key: never log them)."""
@@ -257,7 +271,8 @@ class SwiftStore(StoreDriver):
             "retry_on_ratelimit": True,
         }
         if config.auth_version == "1":
-            options.update(authurl=config.auth_url, user=config.user, key=self._key, auth_version="1")
+            user, key = self._user_and_key()
+            options.update(authurl=config.auth_url, user=user, key=key, auth_version="1")
         else:
             # Keystone through one keystoneauth1 session shared by every thread's connection (one token, renewed
             # by the session); swiftclient then needs no python-keystoneclient.
@@ -275,10 +290,11 @@ class SwiftStore(StoreDriver):
     def keystone_auth_options(self) -> dict[str, Any]:
         """The Keystone v3 password plugin's arguments (they hold the key: never log them)."""
         config = self.config
+        user, key = self._user_and_key()
         return {
             "auth_url": config.auth_url,
-            "username": config.user,
-            "password": self._key,
+            "username": user,
+            "password": key,
             "project_name": config.project_name,
             "user_domain_name": config.user_domain_name,
             "project_domain_name": config.project_domain_name,
@@ -286,13 +302,20 @@ class SwiftStore(StoreDriver):
 
     def _keystone_session(self) -> Any:
         with self._lock:
-            if self._keystone is None:
-                from keystoneauth1 import session
-                from keystoneauth1.identity import v3
+            keystone = self._keystone
+        if keystone is None:
+            from keystoneauth1 import session
+            from keystoneauth1.identity import v3
 
-                auth = v3.Password(**self.keystone_auth_options())
-                self._keystone = session.Session(auth=auth, timeout=self.config.timeout_seconds)
-            return self._keystone
+            auth = v3.Password(**self.keystone_auth_options())
+            keystone = session.Session(auth=auth, timeout=self.config.timeout_seconds)
+            with self._lock:
+                if self._keystone is None:
+                    self._keystone = keystone
+                else:
+                    keystone.session.close()
+                    keystone = self._keystone
+        return keystone
 
     def _connection(self) -> Connection:
         connection: Connection | None = getattr(self._local, "connection", None)

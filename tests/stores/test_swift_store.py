@@ -383,6 +383,7 @@ def test_key_from_secret_arn__works_and_is_never_in_urls_or_properties(
 
     cfg = config(key=None, secret_arn=arn)
     store = build_store(STORE_ID, cfg, secrets)
+    assert asked == []  # read on first use, not when the store is built
     try:
         result = store.add(new_image_id(), [b"from a secret"], 13, "sha256")
         assert read_all(store.get(result.url)) == b"from a secret"
@@ -399,8 +400,24 @@ def test_from_config__without_any_key__refuses(config: ConfigFactory) -> None:
         SwiftStore.from_config(STORE_ID, config(key=None), None)
     with pytest.raises(StoreConfigError):
         SwiftStore.from_config(STORE_ID, config(key=None, secret_arn="arn:aws:secretsmanager:x"), None)
+    store = SwiftStore.from_config(STORE_ID, config(key=None, secret_arn="arn:x"), lambda arn: {"user": "u"})
     with pytest.raises(StoreConfigError):
-        SwiftStore.from_config(STORE_ID, config(key=None, secret_arn="arn:x"), lambda arn: {"user": "u"})
+        store.add(new_image_id(), [b"x"], 1, "sha256")
+    store.close()
+
+
+def test_user_from_the_secret__replaces_the_configured_user(config: ConfigFactory, swift: dict[str, str]) -> None:
+    fields = {"user": swift["SWIFT_USER2"], "key": swift["SWIFT_KEY2"]}
+    store = SwiftStore.from_config(
+        STORE_ID, config(user="nobody:nobody", key=None, secret_arn="arn:y"), lambda arn: fields
+    )
+    try:
+        result = store.add(new_image_id(), [b"account two"], 11, "sha256")
+        assert read_all(store.get(result.url)) == b"account two"
+        assert store._connection().url.endswith("/AUTH_test2")
+        store.delete(result.url)
+    finally:
+        store.close()
 
 
 def test_keystone_v3__connection_uses_a_keystone_session_with_project_domains_region_and_interface() -> None:
