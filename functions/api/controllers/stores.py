@@ -90,7 +90,7 @@ class StoresController:
         if image.status is not ImageStatus.QUEUED:
             raise ConflictError(detail=f"It's not allowed to add locations if image status is {image.status.value}.")
         policy.enforce_image("add_image_location", image)
-        if "service" not in ctx.roles:
+        if "service" not in ctx.roles | ctx.service_roles:
             # Glance lets other callers add only http-store URLs; this service has no http store.
             raise ForbiddenError(detail="Only the service role may add locations: this cloud has no http store.")
         store = next((s for s in self.replicator.stores.ids if self.replicator.stores.driver(s).owns(url)), None)
