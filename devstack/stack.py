@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import uvicorn
 from moto.server import ThreadedMotoServer
 
+from devstack.emulator import serialize_moto_dynamodb
 from devstack.event_loop import EventLoop, LambdaHandler, default_handlers
 from devstack.provision import provision
 from shared.config import Settings, get_settings
@@ -166,6 +167,7 @@ class DevStack:
         _check_port_free(self._aws_port, "--aws-port")
         # werkzeug logs one line per request at INFO.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        serialize_moto_dynamodb()  # moto's transactions are not atomic under concurrency (devstack/emulator.py)
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self._aws_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from shared.notifications import Notifier
     from shared.notifications.events import Events
     from shared.queues import WorkQueue
+    from shared.quota import QuotaLedger
     from shared.services.finalize import UploadFinalizer
     from shared.services.imports import ImportWorker
     from shared.services.replication import Replicator, StoreSync
@@ -52,7 +53,17 @@ class Container:
         from shared.resources import IMAGES_TABLE
 
         s = self.settings
-        return DynamoImageRepository(IMAGES_TABLE, s.table_name, s.aws_region, s.aws_endpoint_url)
+        return DynamoImageRepository(IMAGES_TABLE, s.table_name, s.aws_region, s.aws_endpoint_url, quota=self.quota)
+
+    @cached_property
+    def quota(self) -> QuotaLedger:
+        """Unified limits and usage counters (docs/quotas.md)."""
+        if "quota" in self.overrides:
+            return self.overrides["quota"]  # type: ignore[return-value]
+        from shared.quota import QuotaLedger
+
+        s = self.settings
+        return QuotaLedger(s.table_name, s.default_limits, s.aws_region, s.aws_endpoint_url)
 
     @cached_property
     def image_bucket(self) -> ImageBucket:

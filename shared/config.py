@@ -231,6 +231,16 @@ class Settings(BaseSettings):
     # Glance's image_location_quota: most locations (store copies) one image may have (413).
     image_location_quota: int = Field(default=10, ge=1)
 
+    @property
+    def default_limits(self) -> dict[str, int]:
+        """The unified limits of a project without overrides, by Glance's names (-1: unlimited)."""
+        return {
+            "image_size_total": self.limit_image_size_total,
+            "image_stage_total": self.limit_image_stage_total,
+            "image_count_total": self.limit_image_count_total,
+            "image_count_uploading": self.limit_image_count_uploading,
+        }
+
     @field_validator("disabled_notifications", mode="before")
     @classmethod
     def _split_disabled(cls, value: object) -> object:

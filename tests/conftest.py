@@ -32,6 +32,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from devstack.emulator import serialize_moto_dynamodb
+
 if TYPE_CHECKING:
     from tests.backends.keystone.accounts import KeystoneEnv
 
@@ -54,6 +56,8 @@ def moto_endpoint() -> Iterator[str]:
         # werkzeug logs every request at INFO, which floods the captured log of a failing test.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # ThreadedMotoServer listens on 0.0.0.0 unless told otherwise.
+        # moto's DynamoDB transactions are not atomic under concurrency; make them so, as on AWS.
+        serialize_moto_dynamodb()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.errors import error_body, error_text, status_for, unauthorized_body, wants_json, www_authenticate
-from functions.api.routers import discovery, image_data, images, members, schemas, stores, tasks, versions
+from functions.api.routers import discovery, image_data, images, members, quotas, schemas, stores, tasks, versions
 from functions.api.schemas import all_schemas
 from shared.bootstrap import Container
 from shared.config import Settings, get_settings
@@ -37,6 +37,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     members.router,
     stores.router,
     tasks.router,
+    quotas.router,
 )
 
 

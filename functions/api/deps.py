@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from functions.api.controllers.image_data import ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.controllers.members import MembersController
+from functions.api.controllers.quotas import QuotasController
 from functions.api.controllers.stores import StoresController
 from functions.api.controllers.tasks import TasksController
 from functions.api.patch import media_type
@@ -148,6 +149,7 @@ ImageIdDep = Annotated[str, Depends(_path("image_id"))]
 TagDep = Annotated[str, Depends(_path("tag"))]
 MemberIdDep = Annotated[str, Depends(_path("member_id"))]
 TaskIdDep = Annotated[str, Depends(_path("task_id"))]
+ProjectIdDep = Annotated[str, Depends(_path("project_id"))]
 SchemaNameDep = Annotated[str, Depends(_path("name"))]
 StoreIdDep = Annotated[str, Depends(_path("store_id"))]
 
@@ -170,3 +172,11 @@ def get_tasks_controller(request: Request, container: ContainerDep) -> TasksCont
 
 
 TasksDep = Annotated[TasksController, Depends(get_tasks_controller)]
+
+
+def get_quotas_controller(request: Request, container: ContainerDep) -> QuotasController:
+    """The quotas controller."""
+    return _per_app(request, "quotas_controller", lambda: QuotasController(container.quota, container.settings))
+
+
+QuotasDep = Annotated[QuotasController, Depends(get_quotas_controller)]

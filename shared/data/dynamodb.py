@@ -42,7 +42,10 @@ from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFound
 from shared.domain.image import Image, ImageStatus, Location, LocationStatus, Visibility
 from shared.domain.listing import member_partitions, owner_partition, sort_values, visibility_partition
 from shared.domain.member import Member, MemberStatus
+from shared.domain.quota import UsageChange, contribution
+from shared.domain.quota import changes as quota_changes
 from shared.domain.upload import UploadMethod, UploadSession
+from shared.quota import QuotaLedger
 from shared.resources import LIST_PARTITION_ATTR, SORT_KEYS, TableDef, index_name, sort_attr
 
 IMAGE_SK = "IMAGE"
@@ -154,11 +157,20 @@ def _index_attr(name: str) -> str:
 class DynamoImageRepository(ImageRepository):
     """Images in one DynamoDB table; see the module docstring for the item layout."""
 
-    def __init__(self, table: TableDef, table_name: str, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        table: TableDef,
+        table_name: str,
+        region: str,
+        endpoint_url: str | None = None,
+        quota: QuotaLedger | None = None,
+    ) -> None:
         self._table = table
         self._table_name = table_name
         self._region = region
         self._endpoint_url = endpoint_url
+        # Counts every change toward its owner's unified limits in the same transaction (shared/quota).
+        self._quota = quota
 
     @cached_property
     def _models(self) -> _Models:
@@ -185,31 +197,46 @@ class DynamoImageRepository(ImageRepository):
 
     def _add(self, image: Image) -> Image:
         item = self._to_item(image, version=None)
+        usage, ops = self._usage_ops(image)
         try:
             with TransactWrite(connection=self.connection) as tx:
                 tx.save(item, condition=self._models.image.pk.does_not_exist())
                 self._write_entries(tx, image)
+                _add_updates(tx, ops)
         except TransactWriteError as exc:
-            if _condition_failed(exc):
+            if _condition_failed(exc, skip_last=len(ops)):
                 raise DuplicateError(id=image.id) from exc
+            if self._quota is not None and _condition_failed(exc, only_last=len(ops)):
+                raise self._quota.explain(usage) from exc
             raise
         self._write_member_entries(image)
         return _to_image(item)
 
     def _save(self, image: Image) -> Image:
         item = self._to_item(image, version=image.version)
+        usage, ops = self._usage_ops(image)
         try:
             with TransactWrite(connection=self.connection) as tx:
                 tx.save(item, condition=self._models.image.pk.exists())
                 self._write_entries(tx, image)
+                _add_updates(tx, ops)
         except TransactWriteError as exc:
-            if _condition_failed(exc):
+            if _condition_failed(exc, skip_last=len(ops)):
                 if self._get(image.id) is None:
                     raise NotFoundError(kind="image", id=image.id) from exc
                 raise ConcurrentUpdateError(image_id=image.id) from exc
+            if self._quota is not None and _condition_failed(exc, only_last=len(ops)):
+                raise self._quota.explain(usage) from exc
             raise
         self._write_member_entries(image)
         return _to_image(item)
+
+    def _usage_ops(self, image: Image) -> tuple[list[UsageChange], list[dict[str, Any]]]:
+        """The quota counter changes of saving ``image`` and their transaction items (none without a ledger)."""
+        if self._quota is None:
+            return [], []
+        usage = quota_changes(image.counted, image.owner, contribution(image))
+        return usage, self._quota.operations(usage) if usage else []
 
     def _scan(
         self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
@@ -281,6 +308,12 @@ class DynamoImageRepository(ImageRepository):
         for project in (set(image.members) | image.removed_members) - set(current):
             yield self._models.entry(image_pk(image.id), f"LIST#m#{project}"), False
 
+    def scan_images(self) -> Iterator[Image]:
+        """Every image item, tombstones included, by a full table Scan: for operator tools (the quota recount),
+        never for requests."""
+        for item in self._models.image.scan(self._models.image.sk == IMAGE_SK):
+            yield _to_image(item)
+
     def import_images(self, images: Iterable[Image]) -> int:
         """Write new images with batched, unconditional writes (seeding a table or migrating from Glance).
 
@@ -338,7 +371,7 @@ class DynamoImageRepository(ImageRepository):
 
 def _to_image(item: Any) -> Image:
     props = item.props.as_dict() if item.props is not None else {}
-    return Image(
+    image = Image(
         id=item.id,
         owner=item.owner,
         status=ImageStatus(item.status),
@@ -373,6 +406,8 @@ def _to_image(item: Any) -> Image:
         members=_map_to_members(item.id, item.members),
         version=int(item.version),
     )
+    image.counted = (image.owner, contribution(image))
+    return image
 
 
 def _iso(value: datetime) -> str:
@@ -430,6 +465,18 @@ def _map_to_upload(raw: Any) -> UploadSession | None:
     )
 
 
-def _condition_failed(exc: Exception) -> bool:
-    reasons = getattr(exc, "cancellation_reasons", None) or []
+def _condition_failed(exc: Exception, skip_last: int = 0, only_last: int | None = None) -> bool:
+    """Whether a condition failed, among all items, all but the last ``skip_last``, or only the last ``only_last``
+    (quota counter updates are the transaction's last items)."""
+    reasons = list(getattr(exc, "cancellation_reasons", None) or [])
+    if only_last is not None:
+        reasons = reasons[len(reasons) - only_last :] if only_last else []
+    elif skip_last:
+        reasons = reasons[: len(reasons) - skip_last]
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+
+
+def _add_updates(tx: TransactWrite, operations: list[dict[str, Any]]) -> None:
+    """Append low-level Update items (the quota counters) to a pynamodb transaction; they go last, after the
+    model items, so their cancellation reasons are the last ones. pynamodb has no public hook for raw items."""
+    tx._update_items.extend(operations)

@@ -242,6 +242,9 @@ class Image:
     removed_members: set[str] = field(default_factory=set)
     # Optimistic-locking version as read from the repository (0 = never saved).
     version: int = 0
+    # What the image counted toward its owner's quota usage when it was read: (owner, usage); None for a new
+    # image. The repository turns the difference to the image's usage now into counter updates (shared/quota).
+    counted: tuple[str | None, dict[str, int]] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def new(

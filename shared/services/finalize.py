@@ -18,6 +18,7 @@ from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, NotFoundError
 from shared.domain.image import Image, ImageData, ImageStatus, Location, LocationStatus, utcnow
+from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UploadMethod, UploadSession, parse_image_key
 from shared.notifications import NullNotifier
 from shared.notifications.events import Events
@@ -40,6 +41,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # the writer (PUT /file, web-download) is finalising these bytes itself; retry later
     ACTIVE = "active"
     REFUSED = "refused"  # back to queued with the reason on the image
+    OVER_QUOTA = "over_quota"  # refused: recording the bytes would pass a unified limit (docs/quotas.md)
 
 
 class FinalizeDeferredError(Exception):
@@ -138,6 +140,7 @@ class UploadFinalizer:
         where = location or self._location(session.key)
         refused = result if isinstance(result, Refusal) else refusal(session, result)
         reason = refused.message if refused is not None else None
+        over_quota = False
         for _ in range(_SAVE_ATTEMPTS):
             try:
                 image = self.repo.get(image_id)
@@ -163,12 +166,19 @@ class UploadFinalizer:
                 saved = self.repo.save(image)
             except ConcurrentUpdateError:
                 continue
+            except QuotaExceededError as exc:
+                # Hard limits: the bytes would take the project past image_size_total (or their copies past a
+                # limit); refuse them like any other check, with the limit named on the image.
+                if reason is not None:
+                    raise
+                reason, over_quota = exc.message, True
+                continue
             if reason is not None:
                 if location is None:
                     self.bucket.delete(session.key)
                 self.events.upload_failed(image_id, reason, request_id)
                 self.events.image_updated(saved, request_id)
-                return Outcome.REFUSED
+                return Outcome.OVER_QUOTA if over_quota else Outcome.REFUSED
             if location is None:
                 self.bucket.mark(session.key, ACTIVE_STATE)
             self.events.image_uploaded(saved, where.store, request_id)

@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, InvalidInputError, NotFoundError
 from shared.domain.image import ERROR_KEY, Image, ImageStatus, Location, LocationStatus
+from shared.domain.quota import QuotaExceededError
 from shared.notifications.events import Events
 from shared.queues import WorkQueue
 from shared.services.tasks import TaskService, settle_copy_task
@@ -169,7 +170,13 @@ class StoreSync:
             reason = _reason(exc)
             _LOG.warning("copy of %s to %s failed (attempt %d): %s", image_id, store, attempt, reason)
             self._failed(image_id, store, batch, reason, attempt)
-        recorded = self._update(image_id, lambda image: _finish_copy(image, store, batch, url))
+        try:
+            recorded = self._update(image_id, lambda image: _finish_copy(image, store, batch, url))
+        except QuotaExceededError as exc:
+            # The finished copy would take the owner past image_size_total: it fails like a broken transfer
+            # (retried later, when usage may have dropped; given up after the last attempt).
+            self._delete_quietly(store, url)
+            self._failed(image_id, store, batch, exc.message, attempt)
         if isinstance(recorded, SyncOutcome):
             # The image was deleted or the copy rolled back while it was written: take the bytes back out.
             self._delete_quietly(store, url)

@@ -104,7 +104,7 @@ def record_task_outcome(tasks: TaskService, images: ImageRepository, job: dict[s
         tasks.fail(task_id, "The image was deleted before the import finished.", request_id)
     elif image.status is ImageStatus.ACTIVE and outcome in ("active", "duplicate"):
         tasks.succeed(task_id, {"image_id": image_id}, request_id)
-    elif outcome == "refused":
+    elif outcome in ("refused", "over_quota"):
         reason = image.extra_properties.get(UPLOAD_ERROR_PROPERTY, "the image data was refused")
         tasks.fail(task_id, f"Import failed: {reason}", request_id)
     elif image.status is not ImageStatus.IMPORTING:

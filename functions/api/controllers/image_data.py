@@ -13,6 +13,7 @@ from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
 from shared.domain.errors import (
+    ConcurrentUpdateError,
     ConflictError,
     GlanceError,
     GoneError,
@@ -25,7 +26,8 @@ from shared.domain.errors import (
     UnsupportedMediaTypeError,
 )
 from shared.domain.image import Image, ImageStatus, LocationStatus, utcnow
-from shared.domain.upload import UploadMethod, UploadPlan, UploadSession, plan_upload
+from shared.domain.quota import QuotaExceededError
+from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession, plan_upload
 from shared.notifications import NullNotifier
 from shared.notifications.events import Events
 from shared.policy import ImagePolicy
@@ -313,6 +315,9 @@ class ImageDataController:
         outcome = self.finalizer.record(image.id, session, refused or digest, request_id=request_id)
         if outcome is Outcome.ORPHAN:
             raise GoneError(image_id=image.id)
+        if outcome is Outcome.OVER_QUOTA:
+            reason = self.repo.get(image.id).extra_properties.get(UPLOAD_ERROR_PROPERTY)
+            raise QuotaExceededError(reason or "Quota exceeded: the image data would pass a project limit.")
         if refused is not None and refused.kind is RefusalKind.FORMAT:
             raise InvalidImageDataError(detail=refused.message)
         if refused is not None:
@@ -357,6 +362,25 @@ class ImageDataController:
                 raise
             raise StoreUnavailableError(detail=type(exc).__name__) from exc
         session.size = received
+        self._count_staged(image.id, session)
+
+    def _count_staged(self, image_id: str, session: UploadSession) -> None:
+        """Record the staged size on the image, which counts it toward image_stage_total (docs/quotas.md); over
+        the limit, the staged bytes are deleted and the image is queued again (413)."""
+        for _ in range(8):
+            image = self.repo.get(image_id)
+            if image.upload is None or image.upload.id != session.id:
+                return
+            image.upload.size = session.size
+            try:
+                self.repo.save(image)
+                return
+            except ConcurrentUpdateError:
+                continue
+            except QuotaExceededError:
+                self.bucket.delete(session.key)
+                self._unstage(image_id, session)
+                raise
 
     def _unstage(self, image_id: str, session: UploadSession) -> None:
         image = self.repo.get(image_id)
