@@ -351,3 +351,26 @@ def test_load_bindings__without_them__names_python3_rbd(monkeypatch: pytest.Monk
 
     with pytest.raises(StoreConfigError, match="python3-rbd"):
         load_bindings(str(tmp_path))
+
+
+def test_config__chunk_size_must_be_a_power_of_two() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        RbdStoreConfig(chunk_size=3 * MiB)
+
+
+def test_secret__is_read_at_the_first_connection(rbd_cluster: RbdCluster) -> None:
+    reads: list[str] = []
+
+    def secrets(arn: str) -> dict[str, str]:
+        reads.append(arn)
+        return {"key": FAKE_KEY, "user": "admin"}
+
+    config = RbdStoreConfig(conffile=rbd_cluster.conffile, pool=rbd_cluster.pool, secret_arn="arn:rbd1")
+    store = build_store("rbd1", config, secrets)
+    assert reads == []
+
+    result = store.add(new_image_id(), iter([b"abc"]), 3, "sha512")
+    assert read_all(store.get(result.url)) == b"abc"
+    store.close()
+
+    assert reads == ["arn:rbd1"]
