@@ -707,9 +707,9 @@ def _throughput_table(t: Throughput) -> Table:
     )
     table.notes += [
         "store_sync copy = StoreSync.run({'op': 'copy', ...}) on a warm instance (connections open, as in a warm "
-        "Lambda): two record updates on moto's DynamoDB, GET from the primary bucket on moto, md5 + sha512 in the "
-        "digest threads plus the driver's md5 of the PUT body, one streaming PUT (default large_object_size 5 GiB), "
-        "ETag and both checksums checked against the image.",
+        "Lambda): two record updates on moto's DynamoDB, GET from the primary bucket on moto, sha512 in the digest "
+        "thread (the md5 is Swift's ETag of what it stored), one streaming PUT (default large_object_size 5 GiB), "
+        "both checksums checked against the image.",
         "swift upload = a fresh CLI process per run, from a local file in the page cache: interpreter start, auth, "
         f"container PUT, HEAD, the PUT with md5 of the body. Its fixed cost (swift stat) was {t.cli_fixed_s:.2f} s.",
         "client CPU = this process (all threads) for ours, the CLI child for swift upload. Swift CPU = proxy, object, "
