@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from aws_cdk import Acknowledgment, Aws, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 
 from shared.resources import IMAGE_OBJECT_PREFIX
@@ -95,15 +94,23 @@ def grant_put_events(role: iam.Role, bus: events.IEventBus) -> None:
     role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn]))
 
 
-def grant_read_secrets(role: iam.Role, secrets: Iterable[secretsmanager.ISecret]) -> None:
-    """Read the current value of each secret."""
-    arns = [secret.secret_arn for secret in secrets]
-    if arns:
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], resources=arns
+def grant_read_secrets(role: iam.Role, arns: Iterable[str]) -> None:
+    """Read the current value of each secret (ARNs, or the name patterns of ``secrets.secret_arn_pattern``)."""
+    resources = sorted(arns)
+    if not resources:
+        return
+    role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=resources))
+    for arn in resources:
+        if arn.endswith("-??????"):
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::{_nag(arn)}]",
+                    reason=(
+                        "One secret by name: Secrets Manager appends 6 random characters to a secret's ARN, and "
+                        "'-??????' matches exactly those (the pattern AWS documents for secrets created by name)."
+                    ),
+                )
             )
-        )
 
 
 def _nag(arn: str) -> str:

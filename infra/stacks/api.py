@@ -75,7 +75,7 @@ class ApiStack(Stack):
         access.grant_send(role, stateful.import_queue.queue)
         access.grant_send(role, stateful.store_sync_queue.queue)
         access.grant_put_events(role, notifications.bus)
-        access.grant_read_secrets(role, [secrets.keystone_service])
+        access.grant_read_secrets(role, [secrets.policy_arns["keystone"]])
 
         self.http_api = apigwv2.HttpApi(
             self,

@@ -106,7 +106,7 @@ class WorkersStack(Stack):
         )
         access.grant_table(sync.function.role, table)
         access.grant_image_objects(sync.function.role, bucket, access.STORE_SYNC_OBJECT_ACTIONS)
-        access.grant_read_secrets(sync.function.role, secrets.stores.values())
+        access.grant_read_secrets(sync.function.role, [secrets.policy_arns[store] for store in secrets.stores])
         access.grant_put_events(sync.function.role, bus)  # fmt: skip
 
         self.workers = MappingProxyType({"upload_complete": upload, "import_worker": imports, "store_sync": sync})

@@ -1,0 +1,112 @@
+"""The deployed stack end to end: HTTP API -> API Lambda -> DynamoDB/S3; S3 event -> SQS -> upload_complete Lambda.
+
+Every request goes through the emulator's API Gateway to the real handler, authenticated by a real Keystone token;
+the image bytes go straight to the emulator's S3 through the presigned URL the API hands out, and only the
+deployed upload_complete function (through the S3 notification, its queue and its event source mapping) can make
+the image active.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import DeployedStack
+
+pytestmark = pytest.mark.e2e
+
+ACTIVE_TIMEOUT_S = 90.0
+
+
+def _wait_for_status(stack: DeployedStack, session: requests.Session, image_id: str, wanted: str) -> dict[str, Any]:
+    deadline = time.monotonic() + ACTIVE_TIMEOUT_S
+    image: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = session.get(stack.url(f"/v2/images/{image_id}"))
+        assert response.status_code == 200, response.text
+        image = response.json()
+        if image["status"] == wanted:
+            return image
+        if image["status"] in {"killed", "deleted"}:
+            break
+        time.sleep(0.5)
+    pytest.fail(f"image {image_id} is {image.get('status')!r}, not {wanted!r}\n{stack.emulator.log_tail()}")
+
+
+def test_versions__are_served_by_the_api_function_behind_api_gateway(deployed: DeployedStack) -> None:
+    response = deployed.api().get(deployed.url("/versions"))
+
+    assert response.status_code == 200, response.text
+    assert "v2.7" in [version["id"] for version in response.json()["versions"]]
+
+
+def test_images__without_a_token__get_a_keystone_challenge(deployed: DeployedStack) -> None:
+    response = deployed.api().get(deployed.url("/v2/images"))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == f'Keystone uri="{deployed.keystone.url}"'
+
+
+def test_images__with_a_keystone_token__are_listed_for_its_project(deployed: DeployedStack) -> None:
+    session = deployed.api(deployed.keystone.token("member-a"))
+
+    response = session.get(deployed.url("/v2/images"))
+
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["images"], list)
+
+
+def test_image__created_uploaded_to_s3_finalised_by_the_worker_and_downloaded(deployed: DeployedStack) -> None:
+    session = deployed.api(deployed.keystone.token("member-a"))
+    data = os.urandom(300_000)
+    created = session.post(
+        deployed.url("/v2/images"),
+        json={"name": "e2e-image", "disk_format": "raw", "container_format": "bare", "tags": ["e2e"]},
+    )
+    assert created.status_code == 201, created.text
+    image_id = created.json()["id"]
+    assert created.json()["status"] == "queued"
+
+    opened = session.post(
+        deployed.url(f"/v2/images/{image_id}/upload"),
+        json={"size": len(data), "checksum": hashlib.md5(data).hexdigest(), "method": "single"},
+    )
+    assert opened.status_code == 201, opened.text
+    upload = opened.json()["request"]
+    # Straight to the emulator's S3, as a client does: the presigned URL and its headers, no API token.
+    put = requests.request(upload["method"], upload["url"], data=data, headers=upload["headers"], timeout=30)
+    assert put.status_code == 200, put.text
+
+    image = _wait_for_status(deployed, session, image_id, "active")
+    assert image["size"] == len(data)
+    assert image["checksum"] == hashlib.md5(data).hexdigest()
+    assert image["os_hash_algo"] == "sha512"
+    assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+
+    download = session.get(deployed.url(f"/v2/images/{image_id}/file"), allow_redirects=False)
+    assert download.status_code in (302, 303, 307), download.text
+    body = requests.get(download.headers["Location"], timeout=30)
+    assert body.status_code == 200
+    assert body.content == data
+
+    deleted = session.delete(deployed.url(f"/v2/images/{image_id}"))
+    assert deleted.status_code == 204, deleted.text
+    assert session.get(deployed.url(f"/v2/images/{image_id}")).status_code == 404
+
+
+def test_image__of_another_project__is_not_visible(deployed: DeployedStack) -> None:
+    owner = deployed.api(deployed.keystone.token("member-a"))
+    other = deployed.api(deployed.keystone.token("member-b"))
+    created = owner.post(deployed.url("/v2/images"), json={"name": "private", "visibility": "private"})
+    assert created.status_code == 201, created.text
+    image_id = created.json()["id"]
+
+    try:
+        assert other.get(deployed.url(f"/v2/images/{image_id}")).status_code == 404
+    finally:
+        owner.delete(deployed.url(f"/v2/images/{image_id}"))
