@@ -29,12 +29,17 @@ ministack: $(MINISTACK_STAMP)
 # the first run (needs root or password-less sudo), a no-op afterwards. SGLANCE_SKIP_RGW=1 skips both.
 # The real Keystone of the `keystone` fixture: its own virtualenv (~/.cache/sglance/keystone-venv) and Debian's
 # memcached, ~25 s the first time, a no-op afterwards. SGLANCE_SKIP_KEYSTONE=1 skips both.
+# The real Swift of the `swift` fixture (tests/support/swift.py): apt-installs Debian's Swift servers, swiftclient and
+# memcached on the first run (root or password-less sudo, ~15 s), a no-op afterwards. SGLANCE_SKIP_SWIFT=1 skips both.
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
 endif
 ifneq ($(SGLANCE_SKIP_KEYSTONE),1)
 	bash tests/backends/keystone/install.sh
+endif
+ifneq ($(SGLANCE_SKIP_SWIFT),1)
+	bash tests/backends/swift/install.sh
 endif
 
 run: install

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from shared.queues import WorkQueue
     from shared.services.finalize import UploadFinalizer
     from shared.services.imports import ImportWorker
+    from shared.services.replication import Replicator, StoreSync
+    from shared.stores.registry import StoreSet
     from shared.stores.s3 import ImageBucket
 
 
@@ -69,18 +71,60 @@ class Container:
         return WorkQueue(s.import_queue_name, s.aws_region, s.aws_endpoint_url)
 
     @cached_property
+    def store_sync_queue(self) -> WorkQueue:
+        """The queue of the store_sync function."""
+        if "store_sync_queue" in self.overrides:
+            return self.overrides["store_sync_queue"]  # type: ignore[return-value]
+        from shared.queues import WorkQueue
+
+        s = self.settings
+        return WorkQueue(s.store_sync_queue_name, s.aws_region, s.aws_endpoint_url)
+
+    @cached_property
+    def stores(self) -> StoreSet:
+        """Every configured store (drivers built on first use; secrets read from Secrets Manager then)."""
+        if "stores" in self.overrides:
+            return self.overrides["stores"]  # type: ignore[return-value]
+        from functools import cache
+
+        from shared.secrets import read_secret, secret_fields
+        from shared.stores.registry import StoreSet
+
+        s = self.settings
+
+        @cache
+        def secrets(arn: str) -> dict[str, str]:
+            return secret_fields(read_secret(arn, default_region=s.aws_region, endpoint_url=s.aws_endpoint_url))
+
+        return StoreSet.for_settings(s, secrets)
+
+    @cached_property
+    def replicator(self) -> Replicator:
+        """Plans store copies and queues store_sync jobs."""
+        from shared.services.replication import Replicator
+
+        return Replicator(self.stores, self.store_sync_queue, self.settings)
+
+    @cached_property
+    def store_sync(self) -> StoreSync:
+        """Runs store_sync jobs."""
+        from shared.services.replication import StoreSync
+
+        return StoreSync(self.image_repository, self.stores, self.replicator, self.settings)
+
+    @cached_property
     def finalizer(self) -> UploadFinalizer:
-        """Verifies uploaded bytes and records the outcome on the image."""
+        """Verifies uploaded bytes and records the outcome on the image (and queues its store copies)."""
         from shared.services.finalize import UploadFinalizer
 
-        return UploadFinalizer(self.image_repository, self.image_bucket, self.settings)
+        return UploadFinalizer(self.image_repository, self.image_bucket, self.settings, self.replicator)
 
     @cached_property
     def import_worker(self) -> ImportWorker:
         """Finishes queued imports."""
         from shared.services.imports import ImportWorker
 
-        return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings)
+        return ImportWorker(self.image_repository, self.image_bucket, self.finalizer, self.settings, self.stores)
 
     @cached_property
     def authenticator(self) -> Authenticator:

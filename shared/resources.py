@@ -116,11 +116,8 @@ def resources_for(settings: Settings) -> Resources:
         table=IMAGES_TABLE,
         image_bucket=settings.image_bucket,
         upload_queue=QueueDef(settings.upload_queue_name, visibility_timeout_s=900),
-        # Each delivery is one copy attempt: the queue gives up (DLQ) after the configured number of attempts.
         store_sync_queue=QueueDef(
-            settings.store_sync_queue_name,
-            visibility_timeout_s=900,
-            max_receive_count=settings.store_sync_max_attempts,
+            settings.store_sync_queue_name, visibility_timeout_s=900, max_receive_count=settings.store_sync_max_attempts
         ),
         import_queue=QueueDef(settings.import_queue_name, visibility_timeout_s=900),
         event_bus_name=settings.event_bus_name,

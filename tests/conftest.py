@@ -14,6 +14,10 @@ moto keeps state per process, so a ``DevStack`` or ``mock_aws`` in the same proc
   first use; SQLite, fernet tokens, memcached), with projects project-a/b/c and the accounts admin, member-a,
   reader-a, member-b, no-role and the service user glance; a ``KeystoneEnv`` (URL, accounts, ``token(name)``,
   ``settings()``). About 7 s to start. ``SGLANCE_SKIP_KEYSTONE=1`` skips its tests; any other failure fails them.
+- ``swift`` (session) and ``swift_proxy`` (function), from the plugin ``tests.support.swift``: a real Swift on
+  127.0.0.1 (tests/backends/swift) and a handle to kill and restart its proxy. ``SGLANCE_SKIP_SWIFT=1`` skips them.
+- ``rgw`` (session), from the plugin ``tests.support.rgw``: a real Ceph RADOS Gateway on 127.0.0.1
+  (tests/backends/ceph), its endpoint, region and S3 keys as a dict. ``SGLANCE_SKIP_RGW=1`` skips its tests.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from moto.server import ThreadedMotoServer
 
 if TYPE_CHECKING:
     from tests.backends.keystone.accounts import KeystoneEnv
+
+# Fixture modules of real backends (tests/support): ``swift``, ``swift_proxy``; ``rgw``.
+pytest_plugins = ["tests.support.swift", "tests.support.rgw"]
 
 AWS_REGION = "us-east-1"
 FAKE_CREDENTIALS = "testing"

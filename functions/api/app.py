@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.errors import error_body, error_text, status_for, unauthorized_body, wants_json, www_authenticate
-from functions.api.routers import discovery, image_data, images, members, schemas, versions
+from functions.api.routers import discovery, image_data, images, members, schemas, stores, versions
 from functions.api.schemas import all_schemas
 from shared.bootstrap import Container
 from shared.config import Settings, get_settings
@@ -35,6 +35,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     image_data.router,
     discovery.router,
     members.router,
+    stores.router,
 )
 
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from functions.api.controllers.image_data import ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.controllers.members import MembersController
+from functions.api.controllers.stores import StoresController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
@@ -72,7 +73,9 @@ def _per_app(request: Request, name: str, build: Callable[[], T]) -> T:
 def get_images_controller(request: Request, container: ContainerDep) -> ImagesController:
     """The images controller."""
     return _per_app(
-        request, "images_controller", lambda: ImagesController(container.image_repository, container.settings)
+        request,
+        "images_controller",
+        lambda: ImagesController(container.image_repository, container.settings, container.replicator),
     )
 
 
@@ -85,7 +88,9 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
     return _per_app(
         request,
         "image_data_controller",
-        lambda: ImageDataController(c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue),
+        lambda: ImageDataController(
+            c.image_repository, c.image_bucket, c.finalizer, c.settings, c.import_queue, c.replicator
+        ),
     )
 
 
@@ -100,6 +105,19 @@ def get_members_controller(request: Request, container: ContainerDep) -> Members
 
 
 MembersDep = Annotated[MembersController, Depends(get_members_controller)]
+
+
+def get_stores_controller(request: Request, container: ContainerDep) -> StoresController:
+    """The stores controller."""
+    c = container
+    return _per_app(
+        request,
+        "stores_controller",
+        lambda: StoresController(c.image_repository, c.settings, c.replicator, c.import_queue),
+    )
+
+
+StoresDep = Annotated[StoresController, Depends(get_stores_controller)]
 
 
 # Path parameters are read from the matched route instead of being declared as function parameters:
@@ -118,3 +136,4 @@ ImageIdDep = Annotated[str, Depends(_path("image_id"))]
 TagDep = Annotated[str, Depends(_path("tag"))]
 MemberIdDep = Annotated[str, Depends(_path("member_id"))]
 SchemaNameDep = Annotated[str, Depends(_path("name"))]
+StoreIdDep = Annotated[str, Depends(_path("store_id"))]

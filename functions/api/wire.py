@@ -91,6 +91,7 @@ def image_view(image: Image, properties: Mapping[str, str] | None = None) -> dic
     image's extra properties (the ones the caller may read)."""
     extra = image.extra_properties if properties is None else properties
     view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
+    view.update(image.import_progress())
     view.update(
         {
             "name": image.name,

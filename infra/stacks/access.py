@@ -40,7 +40,8 @@ API_OBJECT_ACTIONS = (
 )
 UPLOAD_COMPLETE_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging")
 IMPORT_WORKER_OBJECT_ACTIONS = API_OBJECT_ACTIONS
-STORE_SYNC_OBJECT_ACTIONS = ("s3:GetObject",)
+# Reads the primary copy to replicate it; deletes it when an image's locations are purged.
+STORE_SYNC_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject")
 
 
 def table_arn(table_name: str) -> str:

@@ -75,7 +75,8 @@ class ApiStack(Stack):
         access.grant_send(role, stateful.import_queue.queue)
         access.grant_send(role, stateful.store_sync_queue.queue)
         access.grant_put_events(role, notifications.bus)
-        access.grant_read_secrets(role, [secrets.policy_arns["keystone"]])
+        # The Keystone service password, and the stores' keys: downloads from S3-type stores are presigned here.
+        access.grant_read_secrets(role, secrets.policy_arns.values())
 
         self.http_api = apigwv2.HttpApi(
             self,

@@ -107,6 +107,8 @@ class WorkersStack(Stack):
         access.grant_table(sync.function.role, table)
         access.grant_image_objects(sync.function.role, bucket, access.STORE_SYNC_OBJECT_ACTIONS)
         access.grant_read_secrets(sync.function.role, [secrets.policy_arns[store] for store in secrets.stores])
+        # A delete that must wait is queued again as a new job.
+        access.grant_send(sync.function.role, stateful.store_sync_queue.queue)
         access.grant_put_events(sync.function.role, bus)  # fmt: skip
 
         self.workers = MappingProxyType({"upload_complete": upload, "import_worker": imports, "store_sync": sync})

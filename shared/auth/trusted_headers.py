@@ -40,4 +40,8 @@ class TrustedHeadersAuthenticator:
             user_domain_id=lowered.get("x-user-domain-id"),
             project_domain_id=lowered.get("x-project-domain-id"),
             system_scope=lowered.get("openstack-system-scope"),
+            # keystonemiddleware's header for the roles of a service token sent along the user's (Nova, Cinder)
+            service_roles=frozenset(
+                r.strip().lower() for r in lowered.get("x-service-roles", "").split(",") if r.strip()
+            ),
         )

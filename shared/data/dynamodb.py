@@ -76,6 +76,8 @@ class _UploadMap(MapAttribute[str, Any]):
     checksum = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
+    targets = ListAttribute(of=UnicodeAttribute, null=True)
+    must_succeed = BooleanAttribute(null=True)
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,8 @@ def _upload_to_map(upload: UploadSession | None) -> Any:
         checksum=upload.checksum,
         created_at=upload.created_at,
         expires_at=upload.expires_at,
+        targets=list(upload.targets) or None,
+        must_succeed=upload.all_stores_must_succeed,
     )
 
 
@@ -421,6 +425,8 @@ def _map_to_upload(raw: Any) -> UploadSession | None:
         checksum=raw.checksum,
         created_at=raw.created_at,
         expires_at=raw.expires_at,
+        targets=tuple(raw.targets or ()),
+        all_stores_must_succeed=raw.must_succeed is not False,
     )
 
 

@@ -33,11 +33,13 @@ class UploadMethod(StrEnum):
     STAGE = "stage"
     # Bytes fetched from a URL by the import worker (web-download); finalised inline by the worker.
     WEB = "web-download"
+    # Bytes a service put in one of our stores (POST /v2/images/{id}/locations), verified by the import worker.
+    LOCATION = "location"
 
     @property
     def finalised_inline(self) -> bool:
         """Whether the writer of the bytes records the outcome itself (the S3 event only backs it up)."""
-        return self in (UploadMethod.PROXY, UploadMethod.WEB)
+        return self in (UploadMethod.PROXY, UploadMethod.WEB, UploadMethod.LOCATION)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class UploadSession:
     part_size: int | None = None
     s3_upload_id: str | None = None
     checksum: str | None = None
+    # Stores besides the primary the image is copied to once active (X-Image-Meta-Store, import ``stores``),
+    # and whether a failure in any of them rolls back the others (``all_stores_must_succeed``).
+    targets: tuple[str, ...] = ()
+    all_stores_must_succeed: bool = True
 
     @classmethod
     def new(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.data.base import ImageRepository
@@ -22,7 +23,9 @@ from shared.resources import ACTIVE_STATE
 from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
 from shared.stores.s3 import ImageBucket, ObjectMissingError
 
-PRIMARY_STORE = "s3"
+if TYPE_CHECKING:
+    from shared.services.replication import Replicator
+
 _SAVE_ATTEMPTS = 8
 
 
@@ -48,6 +51,8 @@ class UploadFinalizer:
     repo: ImageRepository
     bucket: ImageBucket
     settings: Settings
+    # Queues the copies an activated image gets (requested stores, replication policy); None: no replication.
+    replicator: Replicator | None = None
 
     # -- the event path ---------------------------------------------------------------------------
 
@@ -63,6 +68,7 @@ class UploadFinalizer:
             self.bucket.delete(key)
             return Outcome.ORPHAN
         if self._holds(image, key):
+            self._dispatch(image)
             return Outcome.DUPLICATE
         session = image.upload
         if session is None or session.id != session_id or image.is_deleted():
@@ -92,14 +98,15 @@ class UploadFinalizer:
 
     # -- shared with PUT /file --------------------------------------------------------------------
 
-    def new_digest(self, image: Image) -> StreamDigest:
+    def new_digest(self, image: Image, hash_algo: str | None = None) -> StreamDigest:
         """A digest of ``image``'s bytes with its format inspection (a context manager)."""
         from shared.services.inspection import ImageInspector
 
         inspector = ImageInspector(
             image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch
         )
-        return StreamDigest(self.settings.hashing_algorithm, inspector, self.settings.image_size_cap)
+        algo = hash_algo or self.settings.hashing_algorithm
+        return StreamDigest(algo, inspector, self.settings.image_size_cap)
 
     def digest(self, image: Image, chunks: Iterable[bytes]) -> Digest | Refusal:
         """Hash and inspect ``chunks``; returns the digest, or why the bytes are refused."""
@@ -111,8 +118,15 @@ class UploadFinalizer:
         except SizeCapExceededError as exc:
             return Refusal(RefusalKind.SIZE_CAP, str(exc))
 
-    def record(self, image_id: str, session: UploadSession, result: Digest | Refusal) -> Outcome:
-        """Write the outcome with a conditional write, retrying on concurrent metadata changes."""
+    def record(
+        self, image_id: str, session: UploadSession, result: Digest | Refusal, location: Location | None = None
+    ) -> Outcome:
+        """Write the outcome with a conditional write, retrying on concurrent metadata changes.
+
+        ``location``: where the bytes are, when not at the session's key in the image bucket (a service-added
+        location); such bytes are never deleted on refusal (they are the service's).
+        """
+        where = location or self._location(session.key)
         refused = result if isinstance(result, Refusal) else refusal(session, result)
         reason = refused.message if refused is not None else None
         for _ in range(_SAVE_ATTEMPTS):
@@ -120,7 +134,8 @@ class UploadFinalizer:
                 image = self.repo.get(image_id)
             except NotFoundError:
                 image = None
-            if image is not None and self._holds(image, session.key):
+            if image is not None and any(loc.url == where.url for loc in image.locations):
+                self._dispatch(image)
                 return Outcome.DUPLICATE
             if image is None or image.is_deleted() or image.upload is None or image.upload.id != session.id:
                 self.bucket.delete(session.key)
@@ -129,21 +144,33 @@ class UploadFinalizer:
                 image.fail_upload(reason)
             else:
                 assert isinstance(result, Digest)
-                image.activate(_image_data(result), self._location(session.key))
+                image.activate(_image_data(result), where)
+                if self.replicator is not None:
+                    self.replicator.plan_on_activation(
+                        image, session.targets, session.id, session.all_stores_must_succeed
+                    )
             image.touch()
             try:
                 self.repo.save(image)
             except ConcurrentUpdateError:
                 continue
             if reason is not None:
-                self.bucket.delete(session.key)
+                if location is None:
+                    self.bucket.delete(session.key)
                 return Outcome.REFUSED
-            self.bucket.mark(session.key, ACTIVE_STATE)
+            if location is None:
+                self.bucket.mark(session.key, ACTIVE_STATE)
+            self._dispatch(image)
             return Outcome.ACTIVE
         raise ConcurrentUpdateError(image_id=image_id)
 
     def _location(self, key: str) -> Location:
-        return Location(PRIMARY_STORE, self.bucket.location_url(key), LocationStatus.ACTIVE)
+        return Location(self.settings.primary_store_id, self.bucket.location_url(key), LocationStatus.ACTIVE)
+
+    def _dispatch(self, image: Image) -> None:
+        """Queue the image's pending copies (again, after a redelivery: copy jobs are idempotent)."""
+        if self.replicator is not None:
+            self.replicator.dispatch(image)
 
     def _holds(self, image: Image, key: str) -> bool:
         url = self.bucket.location_url(key)

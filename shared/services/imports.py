@@ -8,16 +8,19 @@ delivered at least once: a job whose image has moved on (another session, active
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.data.base import ImageRepository
 from shared.domain.errors import GlanceError, NotFoundError
-from shared.domain.image import ImageStatus
+from shared.domain.image import Image, ImageStatus, Location, LocationStatus
 from shared.domain.upload import UploadSession
 from shared.services.digest import Digest, SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.stores.s3 import ImageBucket
+
+if TYPE_CHECKING:
+    from shared.stores.registry import StoreSet
 
 
 class ImportJobError(Exception):
@@ -32,6 +35,8 @@ class ImportWorker:
     bucket: ImageBucket
     finalizer: UploadFinalizer
     settings: Settings
+    # Where service-added locations are read from (POST /v2/images/{id}/locations); None: not offered.
+    stores: StoreSet | None = None
 
     def run(self, job: dict[str, Any]) -> Outcome:
         """Finish the import ``job`` names, if its image still waits for it."""
@@ -50,7 +55,38 @@ class ImportWorker:
             return self.finalizer.handle_object(session.key)
         if method == "web-download":
             return self.finalizer.record(image_id, session, self._download(image_id, session, job.get("uri")))
+        if method == "location" and self.stores is not None:
+            store, url = job.get("store"), job.get("url")
+            if not isinstance(store, str) or not isinstance(url, str) or store not in self.stores:
+                raise ImportJobError(f"location job without a known store and url: {job!r}")
+            result = self._verify_location(image, store, url, job.get("validation_data"))
+            return self.finalizer.record(image_id, session, result, Location(store, url, LocationStatus.ACTIVE))
         raise ImportJobError(f"unknown import method {method!r}")
+
+    def _verify_location(self, image: Image, store: str, url: str, validation: object) -> Digest | Refusal:
+        """Read what a service put at ``url`` once: size cap, format, and the hash it vouched for."""
+        from shared.stores.base import StoreError
+
+        expected = validation if isinstance(validation, dict) else {}
+        algo = expected.get("os_hash_algo")
+        secure = algo if isinstance(algo, str) and algo != "md5" else None
+        try:
+            read = self.stores.driver(store).get(url) if self.stores is not None else None
+            assert read is not None
+            with self.finalizer.new_digest(image, secure) as stream:
+                for chunk in read.chunks:
+                    stream.feed(chunk)
+                digest = stream.finish()
+        except SizeCapExceededError as exc:
+            return Refusal(RefusalKind.SIZE_CAP, str(exc))
+        except StoreError as exc:
+            return Refusal(RefusalKind.FAILED, f"location import failed: {type(exc).__name__}: {exc}"[:255])
+        value = expected.get("os_hash_value")
+        if isinstance(value, str):
+            got = digest.checksum if algo == "md5" else digest.os_hash_value
+            if got != value:
+                return Refusal(RefusalKind.CHECKSUM_MISMATCH, f"{algo} of the data is {got}, {value} was expected")
+        return digest
 
     def _download(self, image_id: str, session: UploadSession, uri: object) -> Digest | Refusal:
         from shared.net.ssrf import UrlPolicy

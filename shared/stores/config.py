@@ -48,6 +48,10 @@ class _S3Common(_StoreBase):
     upload_threads: int = Field(default=2, ge=1, le=16)
     # Path-style addressing (emulators, Ceph RGW without wildcard DNS).
     path_style: bool = True
+    # Behind API Gateway (data_delivery=redirect), downloads from this store redirect to a presigned GET on
+    # endpoint_url; set False when clients cannot reach that endpoint (the bytes then stream through the API,
+    # which API Gateway limits to ~6 MB responses).
+    presigned_downloads: bool = True
 
     @field_validator("endpoint_url", mode="after")
     @classmethod

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -44,6 +45,9 @@ from tests.api.support import (
     SdkFactory,
 )
 from tests.support.serving import serve
+
+# The file stores of the API tests' stack, besides the primary bucket "s3".
+FILE_STORES = ("file1", "file2")
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_server: WebServer) -> It
     """The local stack (moto, the API on uvicorn, the event loop), started once for tests/api.
 
     Web-download may fetch from the test's loopback web server only: the default URL policy refuses loopback.
+    Besides the primary bucket (``s3``), two file stores (``file1``, ``file2``: pytest temporary folders) take
+    copies; a failed copy is retried after 1 s.
     """
     state_dir: Path = tmp_path_factory.mktemp("devstack")
+    stores = {
+        store_id: {"type": "file", "data_dir": str(tmp_path_factory.mktemp(store_id)), "description": f"{store_id}"}
+        for store_id in FILE_STORES
+    }
     with pytest.MonkeyPatch.context() as env:
+        env.setenv("SGLANCE_STORES", json.dumps(stores))
+        env.setenv("SGLANCE_STORE_SYNC_BACKOFF_BASE_SECONDS", "1")
+        env.setenv("SGLANCE_STORE_SYNC_MAX_ATTEMPTS", "2")
         env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS", "127.0.0.1")
         env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS", str(web_server.port))
         with DevStack(api_port=0, aws_port=0, state_dir=state_dir) as running:

@@ -50,6 +50,9 @@ A_READER = Persona("a-reader", PROJECT_A, ("reader",))
 B_MEMBER = Persona("b-member", PROJECT_B, ("member", "reader"))
 B_READER = Persona("b-reader", PROJECT_B, ("reader",))
 ADMIN = Persona("admin", ADMIN_PROJECT, ("admin", "member", "reader"))
+# Project A's member calling through a service (Nova, Cinder): the user's token plus a service token with the
+# service role, as keystonemiddleware reports them (X-Service-Roles).
+NOVA_FOR_A = {"X-Service-Roles": "service"}
 
 # The conftest's ``sdk`` and ``glance`` fixtures: one client per persona (glanceclient has no type hints).
 SdkFactory = Callable[[Persona], openstack.connection.Connection]

@@ -57,10 +57,11 @@ def test_info_import__lists_the_enabled_methods_and_create_advertises_them(http:
         "import-methods": {
             "description": "Import methods available.",
             "type": "array",
-            "value": ["glance-direct", "web-download"],
+            "value": ["glance-direct", "web-download", "copy-image"],
         }
     }
-    assert created.headers["OpenStack-image-import-methods"] == "glance-direct,web-download"
+    assert created.headers["OpenStack-image-import-methods"] == "glance-direct,web-download,copy-image"
+    assert created.headers["OpenStack-image-store-ids"] == "s3,file1,file2"
 
 
 def test_stage_then_glance_direct__ends_active_with_the_hashes_of_the_staged_bytes(http: GlanceHttp, tag: str) -> None:

@@ -4,19 +4,17 @@ Each URL ``ImageBucket`` signs is bound to one key under ``images/<image id>/<se
 of the object or part, to its upload and part number, to the ``pending`` tag and to a life of minutes. Every test
 sends what a client could send with such a URL and asserts RGW's own HTTP status and error code.
 
-The cluster (one mon, one memstore OSD, radosgw on 127.0.0.1) comes from ``tests/backends/ceph/start.sh`` and lives
-for the session. Where RGW 16 differs from AWS S3, the test says so and asserts what RGW does.
+The cluster (one mon, one memstore OSD, radosgw on 127.0.0.1) is the session's ``rgw`` fixture (tests/support/rgw.py,
+from ``tests/backends/ceph/start.sh``). Where RGW 16 differs from AWS S3, the test says so and asserts what RGW does.
 ``SGLANCE_SKIP_RGW=1`` skips the module on purpose; any other failure to start RGW fails it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xml.etree import ElementTree
 
@@ -29,39 +27,16 @@ from botocore.exceptions import ClientError
 from shared.domain.upload import image_key
 from shared.resources import ACTIVE_STATE, PENDING_STATE, STATE_TAG_KEY
 from shared.stores.s3 import ImageBucket, PresignedRequest
-from tests.support.scripts import run_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.rgw, pytest.mark.timeout(600)]
 
-CEPH_SCRIPTS = Path(__file__).resolve().parents[1] / "backends" / "ceph"
 BUCKET = "sglance-images"
 TTL = 300
 MiB = 1024 * 1024
 PART = 5 * MiB
 
 
-# -- the gateway ---------------------------------------------------------------------------------
-
-
-def _run(script: str, *args: str | Path, timeout: float) -> str:
-    """Run one of the ceph scripts; any failure fails the tests loudly, with the script's own words."""
-    return run_script(CEPH_SCRIPTS, script, *args, timeout=timeout, skip_hint="SGLANCE_SKIP_RGW=1")
-
-
-@pytest.fixture(scope="session")
-def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A running RADOS Gateway for the session: its ``env`` file (endpoint, region, keys) as a dict."""
-    if os.environ.get("SGLANCE_SKIP_RGW") == "1":
-        pytest.skip("SGLANCE_SKIP_RGW=1: presigned-URL scoping against Ceph RGW not checked")
-    if shutil.which("radosgw") is None:
-        _run("install.sh", timeout=540)
-    run_dir = tmp_path_factory.mktemp("rgw")
-    _run("start.sh", run_dir, timeout=180)
-    try:
-        lines = (run_dir / "env").read_text().splitlines()
-        yield dict(line.split("=", 1) for line in lines if "=" in line)
-    finally:
-        _run("stop.sh", run_dir, timeout=60)
+# -- the gateway (the ``rgw`` fixture: tests/support/rgw.py) --------------------------------------
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ from shared.domain.upload import UPLOAD_ERROR_PROPERTY
 from shared.queues import WorkQueue
 from shared.resources import IMAGES_TABLE, resources_for
 from shared.services.finalize import Outcome, UploadFinalizer
+from shared.services.replication import Replicator
+from shared.stores.registry import StoreSet
 from shared.stores.s3 import STATE_TAG, ImageBucket, ObjectMissingError
 from tests.support.image_corpus import CORPUS, Case, raw_image
 
@@ -73,8 +75,12 @@ def parts(moto_reset: str) -> Iterator[Parts]:
     bucket = ImageBucket(resources.image_bucket, REGION, moto_reset)
     finalizer = UploadFinalizer(repo, bucket, settings)
     queue = WorkQueue(resources.import_queue.name, REGION, moto_reset)
-    yield Parts(settings, repo, bucket, finalizer, ImageDataController(repo, bucket, finalizer, settings, queue))
+    sync_queue = WorkQueue(resources.store_sync_queue.name, REGION, moto_reset)
+    replicator = Replicator(StoreSet.for_settings(settings), sync_queue, settings)
+    controller = ImageDataController(repo, bucket, finalizer, settings, queue, replicator)
+    yield Parts(settings, repo, bucket, finalizer, controller)
     queue.client.close()
+    sync_queue.client.close()
     bucket.client.close()
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
 from shared.config import Settings
@@ -32,6 +32,9 @@ from shared.resources import PENDING_STATE
 from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.stores.s3 import ImageBucket, PresignedRequest, RangeNotSatisfiableError, UploadedPart
+
+if TYPE_CHECKING:
+    from shared.services.replication import Replicator
 
 # Part URLs handed out per call; a client asks again for the rest (or after they expire).
 MAX_PART_URLS = 100
@@ -89,12 +92,14 @@ class ImageDataController:
         finalizer: UploadFinalizer,
         settings: Settings,
         import_queue: WorkQueue,
+        replicator: Replicator,
     ) -> None:
         self.repo = repo
         self.bucket = bucket
         self.finalizer = finalizer
         self.settings = settings
         self.import_queue = import_queue
+        self.replicator = replicator
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         return visible_image(self.repo, self.settings, ctx, image_id)
@@ -107,8 +112,11 @@ class ImageDataController:
     def _session_ttl(self) -> timedelta:
         return timedelta(seconds=self.settings.upload_session_ttl_seconds)
 
-    def _start(self, image: Image, plan: UploadPlan, size: int | None, checksum: str | None) -> UploadSession:
+    def _start(
+        self, image: Image, plan: UploadPlan, size: int | None, checksum: str | None, targets: tuple[str, ...] = ()
+    ) -> UploadSession:
         session = UploadSession.new(image.id, plan, size=size, now=utcnow(), ttl=self._session_ttl(), checksum=checksum)
+        session.targets = targets
         replaced = image.open_upload(session, utcnow(), require_formats=plan.method is not UploadMethod.STAGE)
         if plan.method is UploadMethod.MULTIPART:
             session.s3_upload_id = self.bucket.create_multipart(session.key)
@@ -130,8 +138,18 @@ class ImageDataController:
 
     # -- presigned uploads --------------------------------------------------------------------------
 
-    def open_upload(self, ctx: RequestContext, image_id: str, body: Any) -> OpenedUpload:
+    def upload_targets(self, store_header: str | None) -> tuple[str, ...]:
+        """The stores besides the primary an upload goes to: ``X-Image-Meta-Store`` (400 for an unknown store)."""
+        if store_header is None or not store_header.strip():
+            return ()
+        stores = self.replicator.check_stores([store_header.strip()])
+        return tuple(s for s in stores if s != self.replicator.stores.primary_id)
+
+    def open_upload(
+        self, ctx: RequestContext, image_id: str, body: Any, store_header: str | None = None
+    ) -> OpenedUpload:
         """``POST /v2/images/{id}/upload``: open a session for ``size`` bytes."""
+        targets = self.upload_targets(store_header)
         if not isinstance(body, dict):
             raise InvalidInputError("Request body must be a JSON object.")
         size = body.get("size")
@@ -153,7 +171,7 @@ class ImageDataController:
             force=None if method is None else method == "multipart",
         )
         image = self._writable(ctx, image_id)
-        session = self._start(image, plan, size, checksum)
+        session = self._start(image, plan, size, checksum, targets)
         ttl = self.settings.presign_ttl_seconds
         if session.method is UploadMethod.SINGLE:
             return OpenedUpload(image, session, self.bucket.presign_put(session.key, size, ttl), [])
@@ -239,12 +257,13 @@ class ImageDataController:
             raise RequestTooLargeError(detail=_too_large(limit))
 
     def start_put_file(
-        self, ctx: RequestContext, image_id: str, declared_size: int | None
+        self, ctx: RequestContext, image_id: str, declared_size: int | None, store_header: str | None = None
     ) -> tuple[Image, UploadSession]:
         """Open an inline session (queued -> uploading; 409 when not queued)."""
+        targets = self.upload_targets(store_header)
         image = self._writable(ctx, image_id)
         plan = UploadPlan(UploadMethod.PROXY, self.settings.multipart_part_size, 1)
-        session = self._start(image, plan, declared_size, None)
+        session = self._start(image, plan, declared_size, None, targets)
         return image, session
 
     def finish_put_file(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> Image:
@@ -327,10 +346,17 @@ class ImageDataController:
             image.touch()
             self.repo.save(image)
 
-    def import_image(self, ctx: RequestContext, image_id: str, body: Any, request_id: str) -> Image:
-        """``POST /v2/images/{id}/import``: glance-direct or web-download; the import worker does the rest."""
+    def import_image(
+        self, ctx: RequestContext, image_id: str, body: Any, request_id: str, store_header: str | None = None
+    ) -> Image:
+        """``POST /v2/images/{id}/import``: glance-direct, web-download or copy-image; workers do the rest."""
         method = _import_method(body)
         self._require_method(method)
+        stores = self._import_stores(body, store_header)
+        must_succeed = body.get("all_stores_must_succeed", True)
+        if method == "copy-image":
+            return self._copy_image(ctx, image_id, body, stores, must_succeed, request_id)
+        targets = tuple(s for s in stores if s != self.replicator.stores.primary_id)
         image = self._writable(ctx, image_id)
         if image.status is ImageStatus.ACTIVE:
             raise ConflictError(detail="Image with status active cannot be target for import")
@@ -349,25 +375,94 @@ class ImageDataController:
         else:
             image.start_import(method)
         assert image.upload is not None
+        image.upload.targets = targets
+        image.upload.all_stores_must_succeed = must_succeed
         job["session_id"] = image.upload.id
         image.touch()
         self.repo.save(image)
         self.import_queue.send(job)
         return image
 
+    def _import_stores(self, body: dict[str, Any], store_header: str | None) -> list[str]:
+        """The import's target stores, as Glance's get_stores_from_request picks them (unknown store: 409)."""
+        header = (store_header or "").strip()
+        if body.get("all_stores", False):
+            if "stores" in body or header:
+                raise InvalidInputError(
+                    "All_stores parameter can't be used with x-image-meta-store header or stores parameter"
+                )
+            return self.replicator.stores.ids
+        if "stores" in body:
+            if header:
+                raise InvalidInputError("Stores parameter and x-image-meta-store header can't be both specified")
+            stores = body["stores"]
+            if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
+                raise InvalidInputError("'stores' must be a list of store identifiers")
+        else:
+            stores = [header or self.replicator.stores.primary_id]
+        try:
+            return self.replicator.check_stores(stores)
+        except InvalidInputError as exc:
+            raise ConflictError(detail=exc.message) from None
+
+    def _copy_image(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        body: dict[str, Any],
+        stores: list[str],
+        must_succeed: bool,
+        request_id: str,
+    ) -> Image:
+        """copy-image: queue copies of an active image to more stores (the ``copy_image`` policy: admin)."""
+        from shared.services.replication import new_batch
+
+        image, policy = self._image(ctx, image_id)
+        if image.status is not ImageStatus.ACTIVE:
+            raise ConflictError(detail="Image needs to be in 'active' state for copying")
+        for name in ("container_format", "disk_format"):
+            if not getattr(image, name):
+                raise ConflictError(detail=f"'{name}' needs to be set before import")
+        policy.copy_image(image)
+        holding = {loc.store for loc in image.locations if loc.status is not LocationStatus.FAILED}
+        if body.get("all_stores", False):
+            stores = [s for s in stores if s not in holding]
+            if not stores:
+                return image
+        for store in stores:
+            if store in holding:
+                raise InvalidInputError(f"Image is already present at store '{store}'")
+        image.plan_copies(stores, new_batch(), must_succeed=must_succeed)
+        image.touch()
+        self.repo.save(image)
+        self.replicator.dispatch(image, request_id)
+        return image
+
     # -- downloads ----------------------------------------------------------------------------------
 
     def download(
-        self, ctx: RequestContext, image_id: str, range_header: str | None, content_range: str | None
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        range_header: str | None,
+        content_range: str | None,
+        prefer: str | None = None,
     ) -> Download:
-        """``GET /v2/images/{id}/file``: nothing (204), a redirect, or a (ranged) stream."""
+        """``GET /v2/images/{id}/file[?prefer=s1,s2]``: nothing (204), a redirect, or a (ranged) stream from the
+        first preferred store holding the image (else the highest-weighted one)."""
         image, policy = self._image(ctx, image_id)
         policy.download_image(image)
-        location = next((loc for loc in image.locations if loc.status is LocationStatus.ACTIVE), None)
-        if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED) or location is None:
+        stores = self.replicator.stores
+        wanted = [p.strip() for p in (prefer or "").split(",") if p.strip()]
+        order = stores.by_preference(image.stores, wanted)
+        if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED) or not order:
             return Download(image)
-        key = location.url.split("/", 3)[3]
+        location = image.location(order[0])
+        assert location is not None
         byte_range = _byte_range(range_header, content_range)
+        if location.store != stores.primary_id:
+            return self._download_from(image, location.store, location.url, byte_range)
+        key = location.url.split("/", 3)[3]
         if self.settings.data_delivery == "redirect":
             return Download(image, redirect=self.bucket.presign_get(key, self.settings.presign_ttl_seconds))
         try:
@@ -375,6 +470,35 @@ class ImageDataController:
         except RangeNotSatisfiableError:
             raise InvalidRangeError(detail=byte_range or "") from None
         return Download(image, chunks=read.chunks, length=read.length, content_range=read.content_range)
+
+    def _download_from(self, image: Image, store: str, url: str, byte_range: str | None) -> Download:
+        """Stream a copy held by another store through the API (its driver reads it)."""
+        from shared.stores.base import StoreError, StoreNotFoundError, StoreRangeError
+
+        driver = self.replicator.stores.driver(store)
+        config = self.replicator.stores.config(store)
+        presign = getattr(driver, "presign_get", None)
+        if (
+            self.settings.data_delivery == "redirect"
+            and presign is not None
+            and getattr(config, "presigned_downloads", False)
+        ):
+            # as for the primary bucket: the client follows with its Range header, which S3 honours
+            return Download(image, redirect=presign(url, self.settings.presign_ttl_seconds))
+        try:
+            total = driver.get_size(url)
+            offset, length = _offset_length(byte_range, total)
+            read = driver.get(url, offset, length)
+        except StoreRangeError:
+            raise InvalidRangeError(detail=byte_range or "") from None
+        except StoreNotFoundError:
+            raise NotFoundError(kind="image data in store", id=store) from None
+        except StoreError as exc:
+            raise StoreUnavailableError(detail=f"store {store}: {type(exc).__name__}") from exc
+        content = None
+        if byte_range is not None:
+            content = f"bytes {read.offset}-{read.offset + read.length - 1}/{read.total_size}"
+        return Download(image, chunks=read.chunks, length=read.length, content_range=content)
 
 
 def _import_method(body: Any) -> str:
@@ -387,9 +511,28 @@ def _import_method(body: Any) -> str:
     for flag in ("all_stores_must_succeed", "all_stores"):
         if flag in body and not isinstance(body[flag], bool):
             raise InvalidInputError(f"'{flag}' must be boolean value only")
-    if body.get("stores") or body.get("all_stores"):
-        raise InvalidInputError("Multiple stores are not enabled on this service.")
     return name
+
+
+def _offset_length(byte_range: str | None, total: int) -> tuple[int, int | None]:
+    """An HTTP byte range (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) as offset and length within ``total``."""
+    if byte_range is None:
+        return 0, None
+    match = _RANGE.match(byte_range)
+    assert match is not None
+    first, last = match.group(1), match.group(2)
+    if not first:
+        suffix = min(int(last), total)
+        if suffix == 0:
+            raise InvalidRangeError(detail=byte_range)
+        return total - suffix, suffix
+    start = int(first)
+    if start >= total:
+        raise InvalidRangeError(detail=byte_range)
+    end = min(int(last), total - 1) if last else total - 1
+    if end < start:
+        raise InvalidRangeError(detail=byte_range)
+    return start, end - start + 1
 
 
 def _too_large(limit: int) -> str:

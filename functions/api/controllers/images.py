@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
 from functions.api.patch import Change
@@ -25,6 +25,9 @@ from shared.domain.listing import ListPlan, can_see, parse_filters, parse_sort, 
 from shared.policy import ImagePolicy
 from shared.policy.property_protections import Operation, protections_for
 
+if TYPE_CHECKING:
+    from shared.services.replication import Replicator
+
 # Create-body keys that are accepted by the schema but never writable (Glance's _disallowed_properties).
 _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
 
@@ -32,9 +35,11 @@ _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
 class ImagesController:
     """Use cases of /v2/images; each method takes the caller's context first."""
 
-    def __init__(self, repo: ImageRepository, settings: Settings) -> None:
+    def __init__(self, repo: ImageRepository, settings: Settings, replicator: Replicator | None = None) -> None:
         self.repo = repo
         self.settings = settings
+        # Deletes the bytes of deleted images in every store (through store_sync); None: bytes are kept.
+        self.replicator = replicator
         self.limits = ImageLimits(settings.image_property_quota, settings.image_tag_quota)
         self.protections = protections_for(
             settings.property_protection_file, settings.property_protection_rule_format, settings.policy_file
@@ -175,12 +180,15 @@ class ImagesController:
             image.extra_properties[root] = change.value
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        """``DELETE /v2/images/{id}``: leaves a tombstone; protected images are 403."""
+        """``DELETE /v2/images/{id}``: leaves a tombstone (protected images are 403) and queues the deletion of
+        the bytes in every store; the tombstone lists each copy until its bytes are gone."""
         image, policy = self._visible(ctx, image_id)
         policy.modify_image(image, "delete the image")
         image.delete()
         image.touch()
         self.repo.save(image)
+        if self.replicator is not None:
+            self.replicator.purge(image.id, image.locations)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         """``POST /v2/images/{id}/actions/deactivate``."""

@@ -24,7 +24,8 @@ async def upload_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, d
     """Glance's upload: bytes through the API, verified and recorded before the response."""
     data.check_put_file(request.headers.get("content-type"), _int_header(request, "content-length"))
     declared = _int_header(request, "x-openstack-image-size")
-    image, session = await run_in_threadpool(data.start_put_file, ctx, image_id, declared)
+    store = request.headers.get("x-image-meta-store")
+    image, session = await run_in_threadpool(data.start_put_file, ctx, image_id, declared, store)
     await _pipe_body(request, lambda chunks: data.finish_put_file(image, session, chunks))
     return Response(status_code=204)
 
@@ -42,8 +43,8 @@ async def stage_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, da
 def import_image(
     request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep, body: JsonBody
 ) -> Response:
-    """Interoperable image import (glance-direct, web-download): 202, the import worker finishes it."""
-    data.import_image(ctx, image_id, body, request.state.request_id)
+    """Interoperable image import (glance-direct, web-download, copy-image): 202, the workers finish it."""
+    data.import_image(ctx, image_id, body, request.state.request_id, request.headers.get("x-image-meta-store"))
     return Response(status_code=202)
 
 
@@ -84,7 +85,13 @@ def _int_header(request: Request, name: str) -> int | None:
 @router.get("/{image_id}/file", response_model=None)
 def download_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Image bytes: 204 without data, a presigned redirect, or a (ranged) stream."""
-    download = data.download(ctx, image_id, request.headers.get("range"), request.headers.get("content-range"))
+    download = data.download(
+        ctx,
+        image_id,
+        request.headers.get("range"),
+        request.headers.get("content-range"),
+        request.query_params.get("prefer"),
+    )
     if download.redirect is not None:
         return RedirectResponse(download.redirect, status_code=302)
     if download.chunks is None:
@@ -100,9 +107,12 @@ def download_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data:
 
 
 @router.post("/{image_id}/upload", status_code=201, response_model=None)
-def open_upload(image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep, body: JsonBody) -> JSONResponse:
+def open_upload(
+    request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep, body: JsonBody
+) -> JSONResponse:
     """Open a presigned direct upload (single PUT or multipart) for a queued image."""
-    return JSONResponse(opened_upload_view(data.open_upload(ctx, image_id, body)), status_code=201)
+    opened = data.open_upload(ctx, image_id, body, request.headers.get("x-image-meta-store"))
+    return JSONResponse(opened_upload_view(opened), status_code=201)
 
 
 @router.get("/{image_id}/upload", response_model=None)

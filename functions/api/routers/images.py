@@ -23,6 +23,8 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
     methods = images.settings.enabled_import_methods
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)
+    settings = images.settings
+    headers["OpenStack-image-store-ids"] = ",".join([settings.primary_store_id, *settings.store_configs])
     return JSONResponse(image_view(image, images.visible_properties(ctx, image)), status_code=201, headers=headers)
 
 

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 # Exactly the v2 minor versions this service implements: the core image API, tags, schemas and actions, image
-# data, interoperable import (2.6) and os_hidden with /v2/info/import (2.7). Multi-store (2.8+), per-image tasks
-# (2.12), cache (2.14+) and the location API (2.17) are added here by the issues that build them.
-SUPPORTED_VERSIONS = ("2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+# data, interoperable import (2.6), os_hidden with /v2/info/import (2.7), multi-store import and discovery
+# (2.8, 2.9), deleting one store's copy (2.10) and copy-image with all_stores (2.11). Per-image tasks and usage
+# (2.12, 2.13, 2.15) and the location API's version (2.17, whose routes exist) wait for the tasks API; the image
+# cache (2.14, 2.16, 2.18) is not offered.
+SUPPORTED_VERSIONS = ("2.11", "2.10", "2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 CURRENT_VERSION = SUPPORTED_VERSIONS[0]
 
 router = APIRouter()

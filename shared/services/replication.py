@@ -1,0 +1,316 @@
+"""Replication of image bytes between stores: the jobs the store_sync function runs, and who queues them.
+
+``Replicator`` decides which stores an image goes to (the request's ``stores``, ``X-Image-Meta-Store``, the
+operator's ``replicate_to`` policy), records the copies as ``pending`` locations in the same conditional write as
+the change that asks for them, and queues one job per copy after that write. ``StoreSync`` runs one job:
+
+- ``copy``: stream the image from a store holding it to the target (constant memory), check that the md5 and the
+  secure hash of what was sent equal the image's recorded ones, then record the location ``active``. A failure
+  is retried with backoff; on the last attempt the copy is recorded ``failed`` with the reason, the copies of
+  the same request are rolled back if it had to succeed everywhere, and the job goes to the DLQ.
+- ``delete``: remove the bytes behind one location (a deleted image, a removed copy, a rolled-back copy).
+
+Jobs arrive at least once and in any order: a job whose copy was already made, rolled back or whose image is
+gone changes nothing, and bytes written for an image that was deleted meanwhile are deleted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NoReturn
+
+from shared.config import Settings
+from shared.data.base import ImageRepository
+from shared.domain.errors import ConcurrentUpdateError, InvalidInputError, NotFoundError
+from shared.domain.image import ERROR_KEY, Image, ImageStatus, Location, LocationStatus
+from shared.queues import WorkQueue
+from shared.stores.base import StoreError, StoreNotFoundError
+from shared.stores.registry import StoreSet
+
+_LOG = logging.getLogger(__name__)
+_SAVE_ATTEMPTS = 8
+COPY = "copy"
+DELETE = "delete"
+
+
+class SyncOutcome(StrEnum):
+    """What one store_sync job did."""
+
+    COPIED = "copied"
+    DELETED = "deleted"
+    DUPLICATE = "duplicate"  # the copy exists already (or its delete was done)
+    SKIPPED = "skipped"  # the copy was rolled back or superseded before the job ran
+    ORPHAN = "orphan"  # the image is gone: whatever the job wrote was deleted again
+
+
+class RetryLaterError(Exception):
+    """A job failed in a way worth retrying; ``delay`` is the backoff before the next attempt, in seconds."""
+
+    def __init__(self, message: str, delay: int) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class JobFailedError(Exception):
+    """A job failed for good (recorded on the image); the message goes to the DLQ."""
+
+
+class CopyVerificationError(StoreError):
+    """The bytes sent to the target differ from the image's recorded size or checksums."""
+
+
+@dataclass
+class Replicator:
+    """Plans copies on images and queues the store_sync jobs for them."""
+
+    stores: StoreSet
+    queue: WorkQueue
+    settings: Settings
+
+    def check_stores(self, requested: Iterable[str]) -> list[str]:
+        """The requested store ids, validated (InvalidInputError names an unknown one)."""
+        ids = list(dict.fromkeys(requested))
+        for store_id in ids:
+            if store_id not in self.stores:
+                raise InvalidInputError(f"Store for identifier {store_id} not found")
+        return ids
+
+    def policy_targets(self) -> list[str]:
+        """The stores every image is copied to once active (the ``replicate_to`` setting)."""
+        if "*" in self.settings.replicate_to:
+            return [s for s in self.stores.ids if s != self.stores.primary_id]
+        return list(self.settings.replicate_to)
+
+    def plan_on_activation(self, image: Image, requested: Iterable[str], batch: str, must_succeed: bool) -> None:
+        """Add pending copies to a just-activated image: the requested stores, then the policy's."""
+        primary = self.stores.primary_id
+        asked = [s for s in dict.fromkeys(requested) if s != primary and s in self.stores]
+        if asked:
+            image.plan_copies(asked, batch, must_succeed=must_succeed)
+        policy = [s for s in self.policy_targets() if s != primary and image.location(s) is None]
+        if policy:
+            image.plan_copies(policy, f"{batch}-policy", must_succeed=False)
+
+    def dispatch(self, image: Image, request_id: str | None = None) -> int:
+        """Queue a copy job for every copy of ``image`` still pending; returns how many were queued."""
+        sent = 0
+        for loc in image.locations:
+            if loc.status is LocationStatus.PENDING:
+                job = {"op": COPY, "image_id": image.id, "store": loc.store, "batch": loc.batch}
+                if request_id:
+                    job["request_id"] = request_id
+                self.queue.send(job)
+                sent += 1
+        return sent
+
+    def purge(self, image_id: str, locations: Iterable[Location]) -> None:
+        """Queue the deletion of the bytes behind ``locations``."""
+        for loc in locations:
+            if loc.url:
+                self.queue.send({"op": DELETE, "image_id": image_id, "store": loc.store, "url": loc.url})
+
+
+def new_batch() -> str:
+    """An id for one copy request."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class StoreSync:
+    """Runs store_sync jobs; one instance per process."""
+
+    repo: ImageRepository
+    stores: StoreSet
+    replicator: Replicator
+    settings: Settings
+
+    def run(self, job: dict[str, Any], attempt: int = 1) -> SyncOutcome:
+        """Run ``job`` (its ``attempt``-th delivery).
+
+        Raises:
+            RetryLaterError: a retryable failure; deliver the job again after ``delay`` seconds.
+            JobFailedError: the last attempt failed (recorded on the image); send the job to the DLQ.
+            ValueError: a malformed job.
+        """
+        op = job.get("op")
+        image_id, store = job.get("image_id"), job.get("store")
+        if not isinstance(image_id, str) or not isinstance(store, str) or store not in self.stores:
+            raise ValueError(f"malformed store_sync job: {job!r}")
+        if op == COPY:
+            return self._copy(image_id, store, job.get("batch"), attempt)
+        if op == DELETE and isinstance(job.get("url"), str):
+            return self._delete(image_id, store, job["url"], attempt)
+        raise ValueError(f"malformed store_sync job: {job!r}")
+
+    # -- copy ---------------------------------------------------------------------------------------
+
+    def _copy(self, image_id: str, store: str, batch: object, attempt: int) -> SyncOutcome:
+        started = self._update(image_id, lambda image: _start_copy(image, store, batch))
+        if isinstance(started, SyncOutcome):
+            return started
+        image = started
+        try:
+            url = self._transfer(image, store)
+        except Exception as exc:  # every failure of the transfer is the copy's failure
+            reason = _reason(exc)
+            _LOG.warning("copy of %s to %s failed (attempt %d): %s", image_id, store, attempt, reason)
+            self._failed(image_id, store, batch, reason, attempt)
+        recorded = self._update(image_id, lambda image: _finish_copy(image, store, batch, url))
+        if isinstance(recorded, SyncOutcome):
+            # The image was deleted or the copy rolled back while it was written: take the bytes back out.
+            self._delete_quietly(image_id, store, url)
+            return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
+        return SyncOutcome.COPIED
+
+    def _transfer(self, image: Image, store: str) -> str:
+        """Stream ``image`` from its best source to ``store``; returns the new location's url."""
+        if image.size is None or image.checksum is None or image.os_hash_value is None or image.os_hash_algo is None:
+            raise CopyVerificationError(f"image {image.id} has no recorded size or checksums")
+        sources = self.stores.by_preference(image.stores)
+        if not sources:
+            raise StoreNotFoundError(f"image {image.id} has no complete copy to read from")
+        source = sources[0]
+        location = image.location(source)
+        assert location is not None
+        read = self.stores.driver(source).get(location.url)
+        target = self.stores.driver(store)
+        try:
+            result = target.add(image.id, read.chunks, image.size, image.os_hash_algo)
+        finally:
+            close = getattr(read.chunks, "close", None)
+            if close is not None:
+                close()
+        if (result.size, result.checksum, result.multihash) != (image.size, image.checksum, image.os_hash_value):
+            self._delete_quietly(image.id, store, result.url)
+            raise CopyVerificationError(
+                f"copy to {store} does not match the image: {result.size} bytes, md5 {result.checksum}"
+            )
+        return result.url
+
+    def _failed(self, image_id: str, store: str, batch: object, reason: str, attempt: int) -> NoReturn:
+        if attempt < self.settings.store_sync_max_attempts:
+            self._update(image_id, lambda image: _note_error(image, store, batch, reason))
+            base, cap = self.settings.store_sync_backoff_base_seconds, self.settings.store_sync_backoff_max_seconds
+            raise RetryLaterError(reason, min(cap, base * 2 ** (attempt - 1)))
+        undone: list[Location] = []
+
+        def give_up(image: Image) -> SyncOutcome | None:
+            if _copy_of(image, store, batch) is None:
+                return SyncOutcome.SKIPPED
+            undone[:] = image.copy_failed(store, reason)
+            return None
+
+        self._update(image_id, give_up)
+        self.replicator.purge(image_id, undone)
+        raise JobFailedError(f"copy of {image_id} to {store} failed after {attempt} attempts: {reason}")
+
+    # -- delete -------------------------------------------------------------------------------------
+
+    def _delete(self, image_id: str, store: str, url: str, attempt: int) -> SyncOutcome:
+        outcome = SyncOutcome.DELETED
+        try:
+            self.stores.driver(store).delete(url)
+        except StoreNotFoundError:
+            outcome = SyncOutcome.DUPLICATE
+        except Exception as exc:
+            reason = _reason(exc)
+            if attempt < self.settings.store_sync_max_attempts:
+                base, cap = self.settings.store_sync_backoff_base_seconds, self.settings.store_sync_backoff_max_seconds
+                raise RetryLaterError(reason, min(cap, base * 2 ** (attempt - 1))) from exc
+            raise JobFailedError(f"delete of {url} from {store} failed after {attempt} attempts: {reason}") from exc
+        # A deleted image's tombstone lists what is still to delete; forget this one.
+        self._update(image_id, lambda image: _forget_deleted(image, store, url))
+        return outcome
+
+    def _delete_quietly(self, image_id: str, store: str, url: str) -> None:
+        """Delete bytes no image refers to; if the store refuses now, a delete job retries it."""
+        try:
+            self.stores.driver(store).delete(url)
+        except StoreNotFoundError:
+            pass
+        except Exception as exc:
+            _LOG.warning("could not delete %s from %s now (%s); queued", url, store, _reason(exc))
+            self.replicator.purge(image_id, [Location(store, url)])
+
+    # -- recording ----------------------------------------------------------------------------------
+
+    def _update(self, image_id: str, change: Callable[[Image], SyncOutcome | None]) -> Image | SyncOutcome:
+        """Apply ``change`` to a fresh read of the image and save it, retrying on concurrent updates.
+
+        ``change`` returns an outcome to stop without saving, or None to save.
+        """
+        for _ in range(_SAVE_ATTEMPTS):
+            try:
+                image = self.repo.get(image_id)
+            except NotFoundError:
+                return SyncOutcome.ORPHAN
+            stop = change(image)
+            if stop is not None:
+                return stop
+            image.touch()
+            try:
+                self.repo.save(image)
+            except ConcurrentUpdateError:
+                continue
+            return image
+        raise ConcurrentUpdateError(image_id=image_id)
+
+
+def _copy_of(image: Image, store: str, batch: object) -> Location | None:
+    """The in-progress copy of ``image`` to ``store`` made by ``batch``."""
+    loc = image.location(store)
+    if loc is None or loc.batch != batch or not loc.in_progress:
+        return None
+    return loc
+
+
+def _start_copy(image: Image, store: str, batch: object) -> SyncOutcome | None:
+    if image.is_deleted():
+        return SyncOutcome.ORPHAN
+    loc = image.location(store)
+    if loc is not None and loc.batch == batch and loc.status is LocationStatus.ACTIVE:
+        return SyncOutcome.DUPLICATE
+    if _copy_of(image, store, batch) is None or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+        return SyncOutcome.SKIPPED
+    assert loc is not None
+    if loc.status is LocationStatus.UPLOADING:
+        return None  # a redelivery after a crash: write again (add replaces)
+    loc.status = LocationStatus.UPLOADING
+    return None
+
+
+def _finish_copy(image: Image, store: str, batch: object, url: str) -> SyncOutcome | None:
+    if image.is_deleted():
+        return SyncOutcome.ORPHAN
+    loc = _copy_of(image, store, batch)
+    if loc is None:
+        return SyncOutcome.SKIPPED
+    loc.status = LocationStatus.ACTIVE
+    loc.url = url
+    loc.metadata.pop(ERROR_KEY, None)
+    return None
+
+
+def _note_error(image: Image, store: str, batch: object, reason: str) -> SyncOutcome | None:
+    loc = _copy_of(image, store, batch)
+    if loc is None:
+        return SyncOutcome.SKIPPED
+    loc.metadata[ERROR_KEY] = reason[:255]
+    return None
+
+
+def _forget_deleted(image: Image, store: str, url: str) -> SyncOutcome | None:
+    loc = next((loc for loc in image.locations if loc.store == store and loc.url == url), None)
+    if loc is None or not image.is_deleted():
+        return SyncOutcome.DUPLICATE
+    image.locations.remove(loc)
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:255]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian (bookworm) packages that tests/backends/swift/start.sh needs: the Swift proxy,
+# account, container and object servers (Swift 2.30), python3-swiftclient (the `swift` CLI) and
+# memcached (tempauth keeps its tokens there). Does nothing when they are already there, so CI can
+# call it on every run. Needs root or sudo for apt-get; starts no service.
+set -euo pipefail
+PKGS="swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached"
+BINS="swift-proxy-server swift-object-server swift-container-server swift-account-server swift memcached"
+
+have_all() {
+  for b in $BINS; do command -v "$b" >/dev/null || return 1; done
+  /usr/bin/python3 -c 'import swift.common.ring' 2>/dev/null
+}
+version() { /usr/bin/python3 -c 'import swift; print(swift.__version__)'; }
+if have_all; then
+  echo "swift: already installed ($(version))"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install.sh: need root or sudo to apt-get install $PKGS (or set SGLANCE_SKIP_SWIFT=1)" >&2; exit 1; }
+  SUDO="sudo -n"  # never wait for a password prompt nobody sees
+fi
+export DEBIAN_FRONTEND=noninteractive
+# another apt run (a second session, unattended upgrades) may hold the lock for a while
+APT="$SUDO apt-get -q -o DPkg::Lock::Timeout=300"
+# stale lists can name versions the mirror no longer serves
+$APT update >/dev/null
+# no service starts: there is no systemd here, and policy-rc.d (where present) forbids it
+$APT install -y --no-install-recommends $PKGS >/dev/null
+have_all || { echo "install.sh: packages installed but a binary is still missing" >&2; exit 1; }
+echo "swift: installed ($(version))"
