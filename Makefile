@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MINISTACK_VENV := .venv-ministack
 MINISTACK_STAMP := $(MINISTACK_VENV)/.installed-stamp
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+# jsii prints an end-of-life banner for old Node versions unless this names the running Node major.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 20)
 
 .PHONY: install backends ministack e2e run test unit integration api lint typecheck format bench synth clean
 
