@@ -17,7 +17,9 @@ import pytest
 
 # Must be set before the first `import aws_cdk` starts the kernel (to the running Node major); `make` exports it too.
 if "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" not in os.environ:
-    _node = subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True, check=False)
+    _node = subprocess.run(
+        ["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True, check=False
+    )
     os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = _node.stdout.strip() or "20"
 
 from aws_cdk import App, Validations  # noqa: E402
