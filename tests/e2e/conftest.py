@@ -53,6 +53,7 @@ REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 STAGE = "e2e"
 IMAGE_BUCKET = "sglance-e2e-images"
+FILE_STORE = "local-files"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class DeployedStack:
     outputs: Deployed
     api_host: str
     keystone: KeystoneEnv
+    file_store: Path
 
     def api(self, token: str | None = None) -> requests.Session:
         """A session whose requests reach the HTTP API (``session.get(stack.url("/versions"))``)."""
@@ -212,6 +214,8 @@ def _wait_ready(
 def deployed(emulator: Emulator, keystone: KeystoneEnv, tmp_path_factory: pytest.TempPathFactory) -> DeployedStack:
     """The CDK app synthesized for the emulator and deployed there; the Keystone service secret filled in."""
     folder = tmp_path_factory.mktemp("e2e-deploy")
+    file_store = folder / "file-store"
+    file_store.mkdir()
     config = {
         "stage": STAGE,
         "image_bucket": IMAGE_BUCKET,
@@ -222,6 +226,9 @@ def deployed(emulator: Emulator, keystone: KeystoneEnv, tmp_path_factory: pytest
         # The emulator runs the handlers on this machine: the layer's compiled wheels must be for it.
         "architecture": "arm64" if platform.machine() in {"aarch64", "arm64"} else "x86_64",
         "log_retention_days": 1,
+        # A file store the store_sync function replicates every active image to (MiniStack runs it on this host).
+        "stores": {FILE_STORE: {"type": "file", "data_dir": str(file_store)}},
+        "replicate_to": [FILE_STORE],
     }
     (folder / "e2e.json").write_text(json.dumps(config))
     assembly = folder / "cdk.out"
@@ -242,7 +249,9 @@ def deployed(emulator: Emulator, keystone: KeystoneEnv, tmp_path_factory: pytest
     finally:
         secrets.close()  # type: ignore[attr-defined]
     api_host = urlsplit(outputs.output("Endpoint")).netloc
-    return DeployedStack(emulator=emulator, outputs=outputs, api_host=api_host, keystone=keystone)
+    return DeployedStack(
+        emulator=emulator, outputs=outputs, api_host=api_host, keystone=keystone, file_store=file_store
+    )
 
 
 def _synth(assembly: Path, config_file: Path) -> None:

@@ -3,7 +3,8 @@
 Every request goes through the emulator's API Gateway to the real handler, authenticated by a real Keystone token;
 the image bytes go straight to the emulator's S3 through the presigned URL the API hands out, and only the
 deployed upload_complete function (through the S3 notification, its queue and its event source mapping) can make
-the image active.
+the image active. The import_worker and store_sync functions run from their queues the same way. The emulator
+enforces each function's IAM role, so a missing grant fails these tests.
 """
 
 from __future__ import annotations
@@ -16,21 +17,23 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import DeployedStack
+from tests.e2e.conftest import FILE_STORE, DeployedStack
 
 pytestmark = pytest.mark.e2e
 
 ACTIVE_TIMEOUT_S = 90.0
 
 
-def _wait_for_status(stack: DeployedStack, session: requests.Session, image_id: str, wanted: str) -> dict[str, Any]:
+def _wait_for_status(
+    stack: DeployedStack, session: requests.Session, image_id: str, wanted: str, store: str | None = None
+) -> dict[str, Any]:
     deadline = time.monotonic() + ACTIVE_TIMEOUT_S
     image: dict[str, Any] = {}
     while time.monotonic() < deadline:
         response = session.get(stack.url(f"/v2/images/{image_id}"))
         assert response.status_code == 200, response.text
         image = response.json()
-        if image["status"] == wanted:
+        if image["status"] == wanted and (store is None or store in image.get("stores", "").split(",")):
             return image
         if image["status"] in {"killed", "deleted"}:
             break
@@ -110,3 +113,57 @@ def test_image__of_another_project__is_not_visible(deployed: DeployedStack) -> N
         assert other.get(deployed.url(f"/v2/images/{image_id}")).status_code == 404
     finally:
         owner.delete(deployed.url(f"/v2/images/{image_id}"))
+
+
+def test_upload__of_other_bytes_than_declared__is_refused_by_the_worker_and_the_image_queued(
+    deployed: DeployedStack,
+) -> None:
+    session = deployed.api(deployed.keystone.token("member-a"))
+    declared, sent = os.urandom(100_000), os.urandom(100_000)
+    image_id = session.post(deployed.url("/v2/images"), json={"disk_format": "raw", "container_format": "bare"}).json()[
+        "id"
+    ]
+    opened = session.post(
+        deployed.url(f"/v2/images/{image_id}/upload"),
+        json={"size": len(declared), "checksum": hashlib.md5(declared).hexdigest(), "method": "single"},
+    )
+    assert opened.status_code == 201, opened.text
+    upload = opened.json()["request"]
+
+    put = requests.request(upload["method"], upload["url"], data=sent, headers=upload["headers"], timeout=30)
+
+    assert put.status_code == 200, put.text
+    try:
+        image = _wait_for_status(deployed, session, image_id, "queued")
+        assert "checksum" in image["os_glance_upload_error"]
+        assert image.get("checksum") is None
+    finally:
+        session.delete(deployed.url(f"/v2/images/{image_id}"))
+
+
+def test_glance_direct_import__is_finished_by_the_import_worker_and_replicated_by_store_sync(
+    deployed: DeployedStack,
+) -> None:
+    session = deployed.api(deployed.keystone.token("member-a"))
+    data = os.urandom(200_000)
+    image_id = session.post(deployed.url("/v2/images"), json={"disk_format": "raw", "container_format": "bare"}).json()[
+        "id"
+    ]
+
+    # Through API Gateway and the API function (a binary body under the payload limit).
+    staged = session.put(
+        deployed.url(f"/v2/images/{image_id}/stage"), data=data, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert staged.status_code == 204, staged.text
+    imported = session.post(deployed.url(f"/v2/images/{image_id}/import"), json={"method": {"name": "glance-direct"}})
+    assert imported.status_code == 202, imported.text
+
+    try:
+        image = _wait_for_status(deployed, session, image_id, "active", store=FILE_STORE)
+        assert image["checksum"] == hashlib.md5(data).hexdigest()
+        assert image["size"] == len(data)
+        # store_sync wrote the bytes to the file store (data_dir on this host, where the emulator runs it).
+        copies = [p for p in deployed.file_store.rglob("*") if p.is_file() and p.stat().st_size == len(data)]
+        assert [p.read_bytes() == data for p in copies] == [True]
+    finally:
+        session.delete(deployed.url(f"/v2/images/{image_id}"))
