@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import FILE_STORE, DeployedStack
+from tests.e2e.conftest import FILE_STORE, IMAGE_BUCKET, DeployedStack
 
 pytestmark = pytest.mark.e2e
 
@@ -167,3 +167,41 @@ def test_glance_direct_import__is_finished_by_the_import_worker_and_replicated_b
         assert [p.read_bytes() == data for p in copies] == [True]
     finally:
         session.delete(deployed.url(f"/v2/images/{image_id}"))
+
+
+ACCOUNT = "000000000000"
+OBJECTS = f"arn:aws:s3:::{IMAGE_BUCKET}"
+TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/sglance-images"
+# (function, action, resource, allowed): what the deployed roles decide, asked of the emulator's IAM evaluator.
+DECISIONS = [
+    ("api", "s3:GetObject", f"{OBJECTS}/images/some-image/some-upload", True),
+    ("api", "s3:GetObject", f"{OBJECTS}/elsewhere/object", False),
+    ("api", "s3:PutBucketPolicy", OBJECTS, False),
+    ("api", "dynamodb:Query", f"{TABLE}/index/list-name", True),
+    ("api", "dynamodb:Scan", TABLE, False),
+    ("api", "dynamodb:DeleteTable", TABLE, False),
+    ("upload-complete", "s3:DeleteObject", f"{OBJECTS}/images/some-image/some-upload", True),
+    ("upload-complete", "s3:PutObject", f"{OBJECTS}/images/some-image/some-upload", False),
+    ("upload-complete", "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:sglance-import", False),
+    ("upload-complete", "secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:x", False),
+    ("store-sync", "s3:PutObject", f"{OBJECTS}/images/some-image/some-upload", False),
+    ("import-worker", "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{ACCOUNT}:sglance-store-sync", True),
+]
+
+
+@pytest.mark.parametrize(("function", "action", "resource", "allowed"), DECISIONS)
+def test_deployed_role__allows_only_what_its_function_needs(
+    deployed: DeployedStack, function: str, action: str, resource: str, allowed: bool
+) -> None:
+    lambda_client: Any = deployed.emulator.client("lambda")
+    iam: Any = deployed.emulator.client("iam")
+    try:
+        role_arn = lambda_client.get_function(FunctionName=f"sglance-e2e-{function}")["Configuration"]["Role"]
+        (result,) = iam.simulate_principal_policy(
+            PolicySourceArn=role_arn, ActionNames=[action], ResourceArns=[resource]
+        )["EvaluationResults"]
+    finally:
+        lambda_client.close()
+        iam.close()
+
+    assert (result["EvalDecision"] == "allowed") is allowed, result
