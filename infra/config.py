@@ -187,15 +187,21 @@ class OperatorConfig(_Strict):
     def _consistent(self) -> OperatorConfig:
         if (self.domain_name is None) != (self.certificate_arn is None):
             raise ValueError("domain_name and certificate_arn go together")
-        for store_id, store in self.stores.items():
-            inline = sorted(set(store) & _INLINE_CREDENTIALS)
-            if inline:
-                raise ValueError(f"store {store_id}: {', '.join(inline)} belong in Secrets Manager (secret_arn)")
         # The whole runtime configuration must be valid now, not at the first cold start.
         try:
-            self.runtime_settings()
+            settings = self.runtime_settings()
         except ValidationError as exc:
             raise ValueError(f"the functions' settings would be invalid: {exc}") from None
+        for store_id, store in settings.store_configs.items():
+            inline = sorted(
+                name
+                for name, value in store
+                if value is not None and (isinstance(value, SecretStr) or name in _INLINE_CREDENTIALS)
+            )
+            if inline:
+                raise ValueError(f"store {store_id}: {', '.join(inline)} belong in Secrets Manager (secret_arn)")
+            if store.type in _NOT_DEPLOYABLE and self.emulator_endpoint_url is None:
+                raise ValueError(f"store {store_id}: {_NOT_DEPLOYABLE[store.type]}")
         return self
 
     @property
@@ -235,8 +241,13 @@ _KEYSTONE_FIELDS = (
     "keystone_region",
     "keystone_cache_ttl_seconds",
 )
-# Store fields that hold credentials: allowed inline for local development only (shared/stores/config.py).
-_INLINE_CREDENTIALS = frozenset({"key", "secret_access_key", "access_key_id", "password"})
+# Store fields that hold credentials besides the SecretStr ones: inline for local development only.
+_INLINE_CREDENTIALS = frozenset({"access_key_id"})
+# Store types the stacks cannot serve from Lambda yet (an emulator runs the handlers on its host, where they can).
+_NOT_DEPLOYABLE = {
+    "file": "file stores need a file system mounted into the functions (EFS), which the stacks do not create",
+    "rbd": "rbd stores need librados/librbd (python3-rbd), which the Lambda layer does not include",
+}
 _NAME_FIELDS = (
     "table_name",
     "image_bucket",
