@@ -1,13 +1,13 @@
 """The deployed stack on an emulator: synthesized by the CDK app, created by the emulator's CloudFormation.
 
-- ``emulator`` (session): the AWS endpoint. By default a MiniStack started here on a free loopback port
+- ``emulator`` (package: the emulator stops, and the environment is restored, when this folder is done): the AWS endpoint. By default a MiniStack started here on a free loopback port
   (``make ministack`` installs it in ``.venv-ministack``; ``SGLANCE_MINISTACK`` names another executable), with
   ``AUTH=true`` so every call a Lambda makes is checked against its execution role and the resource policies:
   the least-privilege roles of the stacks are exercised, not only asserted. It serves HTTPS only (a certificate
   made here for 127.0.0.1), because the bucket and queue policies deny every request without TLS, as on AWS.
   ``SGLANCE_E2E_ENDPOINT`` (e.g. ``https://localhost.localstack.cloud:4566``, a LocalStack started from
   ``localstack/``) uses that emulator instead and starts nothing.
-- ``deployed`` (session): the app synthesized with ``tests/e2e``'s operator configuration (stage ``e2e``, the
+- ``deployed`` (package): the app synthesized with ``tests/e2e``'s operator configuration (stage ``e2e``, the
   ``keystone`` fixture's URL, the emulator endpoint, the host's architecture so the local Lambda processes can load
   the layer's wheels), deployed by ``infra.emulator``, and the Keystone service password written to its secret,
   as an operator does after the first deploy.
@@ -103,7 +103,7 @@ class DeployedStack:
         return f"{self.emulator.endpoint}{path}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """The emulator endpoint: an external one from SGLANCE_E2E_ENDPOINT, or a MiniStack started here."""
     if os.environ.get("SGLANCE_SKIP_E2E") == "1":
@@ -210,7 +210,7 @@ def _wait_ready(
     pytest.fail(f"MiniStack not ready after {timeout_s:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployed(emulator: Emulator, keystone: KeystoneEnv, tmp_path_factory: pytest.TempPathFactory) -> DeployedStack:
     """The CDK app synthesized for the emulator and deployed there; the Keystone service secret filled in."""
     folder = tmp_path_factory.mktemp("e2e-deploy")
