@@ -1,7 +1,7 @@
 """The deployed stack on an emulator: synthesized by the CDK app, created by the emulator's CloudFormation.
 
-- ``emulator`` (package: the emulator stops, and the environment is restored, when this folder is done): the AWS endpoint. By default a MiniStack started here on a free loopback port
-  (``make ministack`` installs it in ``.venv-ministack``; ``SGLANCE_MINISTACK`` names another executable), with
+- ``emulator`` (package: stopped, and the environment restored, when this folder is done): the AWS endpoint.
+  By default a MiniStack started here on a free loopback port (``make ministack`` installs it in ``.venv-ministack``; ``SGLANCE_MINISTACK`` names another executable), with
   ``AUTH=true`` so every call a Lambda makes is checked against its execution role and the resource policies:
   the least-privilege roles of the stacks are exercised, not only asserted. It serves HTTPS only (a certificate
   made here for 127.0.0.1), because the bucket and queue policies deny every request without TLS, as on AWS.
