@@ -1,12 +1,13 @@
 """The deployed stack on an emulator: synthesized by the CDK app, created by the emulator's CloudFormation.
 
 - ``emulator`` (package: stopped, and the environment restored, when this folder is done): the AWS endpoint.
-  By default a MiniStack started here on a free loopback port (``make ministack`` installs it in ``.venv-ministack``; ``SGLANCE_MINISTACK`` names another executable), with
-  ``AUTH=true`` so every call a Lambda makes is checked against its execution role and the resource policies:
-  the least-privilege roles of the stacks are exercised, not only asserted. It serves HTTPS only (a certificate
-  made here for 127.0.0.1), because the bucket and queue policies deny every request without TLS, as on AWS.
-  ``SGLANCE_E2E_ENDPOINT`` (e.g. ``https://localhost.localstack.cloud:4566``, a LocalStack started from
-  ``localstack/``) uses that emulator instead and starts nothing.
+  By default a MiniStack started here on a free loopback port (``make ministack`` installs it in
+  ``.venv-ministack``; ``SGLANCE_MINISTACK`` names another executable), with ``AUTH=true`` so every call a Lambda
+  makes is checked against its execution role and the resource policies: the least-privilege roles of the stacks
+  are exercised, not only asserted. It serves HTTPS only (a certificate made here for 127.0.0.1), because the
+  bucket and queue policies deny every request without TLS, as on AWS. ``SGLANCE_E2E_ENDPOINT`` (e.g.
+  ``https://localhost.localstack.cloud:4566``, a LocalStack started from ``localstack/``) uses that emulator
+  instead and starts nothing.
 - ``deployed`` (package): the app synthesized with ``tests/e2e``'s operator configuration (stage ``e2e``, the
   ``keystone`` fixture's URL, the emulator endpoint, the host's architecture so the local Lambda processes can load
   the layer's wheels), deployed by ``infra.emulator``, and the Keystone service password written to its secret,
