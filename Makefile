@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+MINISTACK_VENV := .venv-ministack
+MINISTACK_STAMP := $(MINISTACK_VENV)/.installed-stamp
+# jsii prints an end-of-life banner for old Node versions unless this names the running Node major.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 20)
 
-.PHONY: install backends run test unit integration api lint typecheck format bench synth clean
+.PHONY: install backends ministack e2e run test unit integration api lint typecheck format bench synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +17,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# MiniStack for tests/e2e, in its own virtualenv (it pins an older botocore than ours); ~10 s the first time.
+$(MINISTACK_STAMP): localstack/requirements-ministack.txt
+	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install --quiet -r localstack/requirements-ministack.txt
+	touch $(MINISTACK_STAMP)
+
+ministack: $(MINISTACK_STAMP)
 
 # The real Ceph RADOS Gateway that tests/integration/test_presigned_scope_rgw.py starts: apt-installs it on
 # the first run (needs root or password-less sudo), a no-op afterwards. SGLANCE_SKIP_RGW=1 skips both.
@@ -35,7 +46,7 @@ endif
 run: install
 	$(BIN)/python -m devstack
 
-test: install lint backends
+test: install lint backends ministack
 	$(BIN)/pytest
 
 unit: install
@@ -46,6 +57,10 @@ integration: install backends
 
 api: install
 	$(BIN)/pytest tests/api
+
+# The real stack deployed to MiniStack (or SGLANCE_E2E_ENDPOINT), driven over its API Gateway.
+e2e: install backends ministack
+	$(BIN)/pytest tests/e2e
 
 lint: install
 	$(BIN)/ruff check .
@@ -66,4 +81,4 @@ synth: install
 	$(BIN)/python infra/cdk_app.py
 
 clean:
-	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
+	rm -rf $(VENV) $(MINISTACK_VENV) .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench

@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks._common import BENCH_DIR, REPO_ROOT, PartResult, SummaryRow, Table, loadavg
 
-PARTS = ("coldstart", "rps", "hashing", "listcost", "uploads")
+PARTS = ("coldstart", "rps", "hashing", "listcost", "uploads", "store_sync")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--requests", type=int, help="rps: timed requests per kind (default 200; quick 50)")
     parser.add_argument("--list-reps", type=int, help="listcost: runs per request at the smallest size (default 3)")
     parser.add_argument("--size-mib", type=int, help="uploads: upload size in MiB (default 1024; quick 256)")
+    parser.add_argument(
+        "--copy-mib", type=int, help="store_sync: image size copied to Swift in MiB (default 1024; quick 256)"
+    )
+    parser.add_argument("--copy-reps", type=int, help="store_sync: runs of each of the copy pair (default 3; quick 1)")
     parser.add_argument("--json", type=Path, help="results file (default .bench/results-<UTC timestamp>.json)")
     return parser
 
@@ -53,6 +57,8 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], PartResult]]:
     requests = args.requests or (50 if quick else 200)
     list_reps = args.list_reps or (1 if quick else 3)
     size_mib = args.size_mib or (256 if quick else 1024)
+    copy_mib = args.copy_mib or (256 if quick else 1024)
+    copy_reps = args.copy_reps or (1 if quick else 3)
 
     def coldstart() -> PartResult:
         from benchmarks import coldstart as part
@@ -79,7 +85,20 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], PartResult]]:
 
         return part.run(size_mib=size_mib, quick=quick)
 
-    return {"coldstart": coldstart, "rps": rps, "hashing": hashing, "listcost": listcost, "uploads": uploads}
+    def store_sync() -> PartResult:
+        from benchmarks import store_sync as part
+
+        rss_sizes = (64, 512) if quick else (256, 2048)
+        return part.run(size_mib=copy_mib, reps=copy_reps, rss_sizes_mib=rss_sizes)
+
+    return {
+        "coldstart": coldstart,
+        "rps": rps,
+        "hashing": hashing,
+        "listcost": listcost,
+        "uploads": uploads,
+        "store_sync": store_sync,
+    }
 
 
 def _git_revision() -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import importlib
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -85,12 +86,21 @@ class LambdaContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
 
-def resolve_handler(path: str) -> LambdaHandler:
-    """Import the callable named by ``"package.module:function"``."""
+def resolve_handler(path: str, *, fresh: bool = False) -> LambdaHandler:
+    """Import the callable named by ``"package.module:function"``.
+
+    ``fresh``: re-run the module if it was imported before, as a new Lambda execution environment would: its
+    module-level state (the container built from the settings at import) then reflects the current settings, not
+    those of an earlier stack in the same process.
+    """
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"handler path {path!r} is not of the form 'package.module:function'")
-    handler = getattr(importlib.import_module(module_name), attr)
+    imported_before = module_name in sys.modules
+    module = importlib.import_module(module_name)
+    if fresh and imported_before:
+        module = importlib.reload(module)
+    handler = getattr(module, attr)
     if not callable(handler):
         raise TypeError(f"{path} is not callable")
     return handler  # type: ignore[no-any-return]
@@ -238,7 +248,7 @@ class EventLoop:
             return spec
         module_name = spec.partition(":")[0]
         try:
-            return resolve_handler(spec)
+            return resolve_handler(spec, fresh=True)
         except ModuleNotFoundError as exc:
             # Only "the handler's own module (or its package) is missing" means "not written yet".
             if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):

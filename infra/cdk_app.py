@@ -1,111 +1,162 @@
 """The CDK app: ``python infra/cdk_app.py`` from the repository root, or ``cdk synth`` / ``cdk deploy``.
 
-Context (``cdk deploy -c key=value`` or ``cdk.json``), read once by ``read_context``:
+Configuration (``infra/config.py``, docs/operators.md) comes from CDK context only: ``-c config=<file.json>``
+and per-field overrides (``-c stage=qa``). The stacks, in deployment order:
 
-- ``stage``: names the stacks, ``sglance-<stage>-stateful``, and tags every resource; default ``dev``.
-- ``table_name``, ``image_bucket``, ``upload_queue_name``, ``store_sync_queue_name``, ``event_bus_name``:
-  resource names, as in ``shared.config.Settings``; each defaults to the ``Settings`` default. S3 bucket
-  names are global, so a real deployment almost always sets ``image_bucket``.
+- ``sglance-<stage>-stateful``: the images table, the image bucket (+ access logs), the work queues and DLQs;
+- ``sglance-<stage>-secrets``: Keystone service credentials, the stores' keys (Secrets Manager);
+- ``sglance-<stage>-notifications``: the EventBridge bus;
+- ``sglance-<stage>-api``: the HTTP API and the API function;
+- ``sglance-<stage>-workers``: upload_complete, import_worker, store_sync, with DLQ alarms;
+- ``sglance-<stage>-monitoring``: the dashboard.
 
-``SGLANCE_*`` environment variables are ignored on purpose: the same context must give the same template,
-whatever the operator's shell holds (for instance the local stack's settings).
+Lambda code is built without Docker by ``infra/packaging.py`` when the app runs.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # `python infra/cdk_app.py` puts infra/ first on sys.path, not the repository root that holds `shared`.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from aws_cdk import App, Environment, Tags  # noqa: E402
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource  # noqa: E402
+from aws_cdk import App, Aws, Environment, Stack, Tags, Validations  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
+from infra.config import OperatorConfig, function_environment, load_config  # noqa: E402
+from infra.packaging import CONFIG_DIR, DEFAULT_BUILD_DIR, build_package  # noqa: E402
+from infra.stacks.api import ApiStack  # noqa: E402
+from infra.stacks.function import FunctionCode  # noqa: E402
+from infra.stacks.monitoring import MonitoringStack  # noqa: E402
+from infra.stacks.notifications import NotificationsStack  # noqa: E402
+from infra.stacks.props import ServiceProps  # noqa: E402
+from infra.stacks.secrets import SecretsStack  # noqa: E402
 from infra.stacks.stateful import StatefulStack  # noqa: E402
-from shared.config import Settings  # noqa: E402
+from infra.stacks.workers import WorkersStack  # noqa: E402
 from shared.resources import resources_for  # noqa: E402
 
-DEFAULT_STAGE = "dev"
 DEFAULT_OUTDIR = "cdk.out"
-# Settings fields an operator may set through context; everything else is runtime configuration.
-RESOURCE_NAME_KEYS: tuple[str, ...] = (
-    "table_name",
-    "image_bucket",
-    "upload_queue_name",
-    "store_sync_queue_name",
-    "event_bus_name",
-)
-# A stage ends up in stack names ([A-Za-z][-A-Za-z0-9]*, 128 chars) and tags; keep it short and plain.
-_STAGE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
-
-
-class _ContextSettings(Settings):
-    """``Settings`` from constructor arguments only, so the environment of whoever runs ``cdk`` cannot leak in."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+DEFAULT_STAGE = OperatorConfig.model_fields["stage"].default
 
 
 @dataclass(frozen=True)
-class AppContext:
-    """What the app takes from CDK context."""
+class Deployment:
+    """The stacks of one deployment."""
 
-    stage: str
-    settings: Settings
+    config: OperatorConfig
+    stateful: StatefulStack
+    secrets: SecretsStack
+    notifications: NotificationsStack
+    api: ApiStack
+    workers: WorkersStack
+    monitoring: MonitoringStack
+
+    @property
+    def stacks(self) -> tuple[Stack, ...]:
+        """Every stack, in deployment order."""
+        return (self.stateful, self.secrets, self.notifications, self.api, self.workers, self.monitoring)
 
 
-def read_context(app: App) -> AppContext:
-    """Read and validate the app's context; raises ``ValueError`` on a malformed value."""
-    stage = _context_string(app, "stage") or DEFAULT_STAGE
-    if not _STAGE_PATTERN.fullmatch(stage):
-        raise ValueError(f"context 'stage' must match {_STAGE_PATTERN.pattern}, got {stage!r}")
-    overrides: dict[str, Any] = {
-        key: value for key in RESOURCE_NAME_KEYS if (value := _context_string(app, key)) is not None
-    }
-    return AppContext(stage=stage, settings=_ContextSettings(**overrides))
+def read_config(app: App) -> OperatorConfig:
+    """The operator configuration from the app's context (file names relative to the working directory)."""
+    return load_config(app.node.try_get_context, Path.cwd())
 
 
-def build_app(outdir: str | None = None) -> App:
-    """The app with every stack, ready to synthesize into ``outdir`` (default ``$CDK_OUTDIR`` or ``cdk.out``)."""
-    app = App(outdir=outdir or os.environ.get("CDK_OUTDIR", DEFAULT_OUTDIR))
-    context = read_context(app)
-    # Set by the cdk CLI from the operator's profile; unset (an environment-agnostic template) under plain python.
+def add_deployment(app: App, config: OperatorConfig, *, build_dir: Path = DEFAULT_BUILD_DIR) -> Deployment:
+    """Every stack of one deployment, wired together; builds the Lambda code for ``config.architecture``."""
+    # Set by the cdk CLI from the operator's profile; unset (environment-agnostic templates) under plain python.
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
-    StatefulStack(
+    prefix = f"sglance-{config.stage}"
+    settings = config.runtime_settings()
+    policy_files = {
+        name: path
+        for name, path in (
+            ("policy.yaml", config.policy_file),
+            ("property-protections.ini", config.property_protection_file),
+        )
+        if path is not None
+    }
+    package = build_package(config.architecture, build_dir=build_dir, policy_files=policy_files)
+    code = FunctionCode(
+        code_dir=str(package.code_dir),
+        layer_dir=str(package.layer_dir),
+        architecture=config.architecture,
+        log_level=config.log_level,
+        log_retention_days=config.log_retention_days,
+    )
+
+    stateful = StatefulStack(
         app,
-        f"sglance-{context.stage}-stateful",
-        resources=resources_for(context.settings),
+        f"{prefix}-stateful",
+        resources=resources_for(settings),
         env=env,
-        description=f"Serverless Glance ({context.stage}): images table, image bucket, work queues, event bus",
+        description=f"Serverless Glance ({config.stage}): images table, image bucket, work queues",
         termination_protection=True,
     )
+    secrets = SecretsStack(
+        app, f"{prefix}-secrets", config=config, env=env, description=f"Serverless Glance ({config.stage}): secrets"
+    )
+    notifications = NotificationsStack(
+        app,
+        f"{prefix}-notifications",
+        event_bus_name=settings.event_bus_name,
+        env=env,
+        description=f"Serverless Glance ({config.stage}): image events bus",
+    )
+    policy_paths = {}
+    if config.policy_file is not None:
+        policy_paths["policy_file"] = f"{CONFIG_DIR}/policy.yaml"
+    if config.property_protection_file is not None:
+        policy_paths["property_protection_file"] = f"{CONFIG_DIR}/property-protections.ini"
+    environment = function_environment(
+        config,
+        region=Aws.REGION,
+        keystone_secret_arn=secrets.keystone_service.secret_arn,
+        store_secret_arns={store_id: secret.secret_arn for store_id, secret in secrets.stores.items()},
+        policy_paths=policy_paths,
+    )
+    props = ServiceProps(config, code, environment, stateful, secrets, notifications)
+    api = ApiStack(
+        app,
+        f"{prefix}-api",
+        props=props,
+        env=env,
+        description=f"Serverless Glance ({config.stage}): HTTP API and API function",
+    )
+    workers = WorkersStack(
+        app,
+        f"{prefix}-workers",
+        props=props,
+        env=env,
+        description=f"Serverless Glance ({config.stage}): queue workers",
+    )
+    monitoring = MonitoringStack(
+        app,
+        f"{prefix}-monitoring",
+        stage=config.stage,
+        stateful=stateful,
+        api=api,
+        workers=workers,
+        env=env,
+        description=f"Serverless Glance ({config.stage}): dashboard",
+    )
     Tags.of(app).add("project", "serverless-glance")
-    Tags.of(app).add("stage", context.stage)
+    Tags.of(app).add("stage", config.stage)
+    return Deployment(config, stateful, secrets, notifications, api, workers, monitoring)
+
+
+def build_app(outdir: str | None = None, *, nag: bool = True) -> App:
+    """The app with every stack, checked by cdk-nag's AwsSolutions rules when ``nag`` (synth fails on findings)."""
+    app = App(outdir=outdir or os.environ.get("CDK_OUTDIR", DEFAULT_OUTDIR))
+    add_deployment(app, read_config(app))
+    if nag:
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
-
-
-def _context_string(app: App, key: str) -> str | None:
-    value = app.node.try_get_context(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"context {key!r} must be a non-empty string, got {value!r}")
-    return value
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ moto keeps state per process, so a ``DevStack`` or ``mock_aws`` in the same proc
   127.0.0.1 (tests/backends/swift) and a handle to kill and restart its proxy. ``SGLANCE_SKIP_SWIFT=1`` skips them.
 - ``rgw`` (session), from the plugin ``tests.support.rgw``: a real Ceph RADOS Gateway on 127.0.0.1
   (tests/backends/ceph), its endpoint, region and S3 keys as a dict. ``SGLANCE_SKIP_RGW=1`` skips its tests.
+- ``rbd_cluster`` (session), from the plugin ``tests.support.rbd``: that cluster with the RBD pool ``images``
+  (conffile, fsid, the rados/rbd bindings and an ioctx for looking behind the RBD driver).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from devstack.emulator import serialize_moto_dynamodb
 if TYPE_CHECKING:
     from tests.backends.keystone.accounts import KeystoneEnv
 
-# Fixture modules of real backends (tests/support): ``swift``, ``swift_proxy``; ``rgw``.
-pytest_plugins = ["tests.support.swift", "tests.support.rgw"]
+# Fixture modules of real backends (tests/support): ``swift``, ``swift_proxy``; ``rgw``; ``rbd_cluster``.
+pytest_plugins = ["tests.support.swift", "tests.support.rgw", "tests.support.rbd"]
 
 AWS_REGION = "us-east-1"
 FAKE_CREDENTIALS = "testing"

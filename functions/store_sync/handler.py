@@ -34,15 +34,22 @@ def record_handler(record: SQSRecord) -> None:
         outcome = _container.store_sync.run(job, attempt)
     except RetryLaterError as exc:
         logger.warning("store_sync job failed; retrying", extra={**fields, "reason": str(exc), "delay": exc.delay})
-        queue = _container.store_sync_queue
-        queue.client.change_message_visibility(
-            QueueUrl=queue.url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=exc.delay
-        )
+        _visible_again(record, exc.delay)
         raise
     except JobFailedError as exc:
         logger.error("store_sync job failed for good; to the DLQ", extra={**fields, "reason": str(exc)})
+        # SQS moves a message to the DLQ when it is received once more than maxReceiveCount: at once, not after
+        # the queue's visibility timeout.
+        _visible_again(record, 0)
         raise
     logger.info("store_sync job done", extra={**fields, "outcome": outcome.value})
+
+
+def _visible_again(record: SQSRecord, delay: int) -> None:
+    queue = _container.store_sync_queue
+    queue.client.change_message_visibility(
+        QueueUrl=queue.url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

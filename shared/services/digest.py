@@ -39,15 +39,16 @@ class Digest:
 class StreamDigest:
     """Feed chunks in order, then ``finish()``; use as a context manager so the threads always stop."""
 
-    def __init__(self, hash_algo: str, inspector: _Inspector | None, size_cap: int) -> None:
-        self._md5 = hashlib.md5(usedforsecurity=False)
+    def __init__(self, hash_algo: str, inspector: _Inspector | None, size_cap: int, *, md5: bool = True) -> None:
+        # md5=False: only the secure hash (``checksum`` is then empty), for writers whose backend reports the md5.
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._secure = hashlib.new(hash_algo)
         self._algo = hash_algo
         self._inspector = inspector
         self._cap = size_cap
         self._size = 0
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="digest")
-        self._pending: tuple[Future[None], Future[None]] | None = None
+        self._pending: tuple[Future[None], ...] | None = None
 
     def __enter__(self) -> StreamDigest:
         return self
@@ -66,7 +67,8 @@ class StreamDigest:
         if self._size > self._cap:
             raise SizeCapExceededError(f"the image is larger than the {self._cap}-byte size cap")
         self._wait()
-        self._pending = (self._pool.submit(self._md5.update, chunk), self._pool.submit(self._secure.update, chunk))
+        secure = self._pool.submit(self._secure.update, chunk)
+        self._pending = (secure,) if self._md5 is None else (self._pool.submit(self._md5.update, chunk), secure)
         if self._inspector is not None:
             self._inspector.feed(chunk)
 
@@ -81,7 +83,7 @@ class StreamDigest:
         self._wait()
         return Digest(
             size=self._size,
-            checksum=self._md5.hexdigest(),
+            checksum=self._md5.hexdigest() if self._md5 is not None else "",
             os_hash_algo=self._algo,
             os_hash_value=self._secure.hexdigest(),
             inspection=self._inspector.finish() if self._inspector is not None else None,

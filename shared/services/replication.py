@@ -175,11 +175,11 @@ class StoreSync:
         except QuotaExceededError as exc:
             # The finished copy would take the owner past image_size_total: it fails like a broken transfer
             # (retried later, when usage may have dropped; given up after the last attempt).
-            self._delete_quietly(store, url)
+            self._delete_quietly(image_id, store, url)
             self._failed(image_id, store, batch, exc.message, attempt)
         if isinstance(recorded, SyncOutcome):
             # The image was deleted or the copy rolled back while it was written: take the bytes back out.
-            self._delete_quietly(store, url)
+            self._delete_quietly(image_id, store, url)
             return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
         if self.events is not None:
             self.events.copy_uploaded(recorded, store, None)
@@ -204,7 +204,7 @@ class StoreSync:
             if close is not None:
                 close()
         if (result.size, result.checksum, result.multihash) != (image.size, image.checksum, image.os_hash_value):
-            self._delete_quietly(store, result.url)
+            self._delete_quietly(image.id, store, result.url)
             raise CopyVerificationError(
                 f"copy to {store} does not match the image: {result.size} bytes, md5 {result.checksum}"
             )
@@ -245,14 +245,15 @@ class StoreSync:
         self._update(image_id, lambda image: _forget_deleted(image, store, url))
         return outcome
 
-    def _delete_quietly(self, store: str, url: str) -> None:
+    def _delete_quietly(self, image_id: str, store: str, url: str) -> None:
+        """Delete bytes no image refers to; if the store refuses now, a delete job retries it."""
         try:
             self.stores.driver(store).delete(url)
         except StoreNotFoundError:
             pass
         except Exception as exc:
             _LOG.warning("could not delete %s from %s now (%s); queued", url, store, _reason(exc))
-            self.replicator.queue.send({"op": DELETE, "image_id": "", "store": store, "url": url})
+            self.replicator.purge(image_id, [Location(store, url)])
 
     # -- recording ----------------------------------------------------------------------------------
 

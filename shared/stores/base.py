@@ -68,6 +68,10 @@ class StoreRangeError(StoreError):
     """The requested byte range lies outside the object."""
 
 
+class StoreInUseError(StoreError):
+    """The backend refuses to delete what others still use (RBD clones of the image; Glance's InUseByStore, 409)."""
+
+
 class StoreConfigError(StoreError):
     """The store's configuration is unusable (missing credentials, bad URL)."""
 

@@ -48,6 +48,10 @@ class _S3Common(_StoreBase):
     upload_threads: int = Field(default=2, ge=1, le=16)
     # Path-style addressing (emulators, Ceph RGW without wildcard DNS).
     path_style: bool = True
+    # Behind API Gateway (data_delivery=redirect), downloads from this store redirect to a presigned GET on
+    # endpoint_url; set False when clients cannot reach that endpoint (the bytes then stream through the API,
+    # which API Gateway limits to ~6 MB responses).
+    presigned_downloads: bool = True
 
     @field_validator("endpoint_url", mode="after")
     @classmethod
@@ -108,6 +112,48 @@ class FileStoreConfig(_StoreBase):
     chunk_size: int = Field(default=8 * MiB, ge=64 * 1024)
 
 
+class RbdStoreConfig(_StoreBase):
+    """Ceph RBD through librados/librbd (python3-rbd): images as RBD images with a protected snapshot ``snap``."""
+
+    type: Literal["rbd"] = "rbd"
+    pool: str = Field(default="images", min_length=1)
+    # The cluster's ceph.conf (mon addresses); in Lambda, a file shipped with the function or on EFS.
+    conffile: str = "/etc/ceph/ceph.conf"
+    # The cephx client id (client.<user>), with caps on the pool (Glance's rbd_store_user).
+    user: str = Field(default="glance", min_length=1)
+    # A keyring file, or the cephx key itself (inline for development; else the ``key`` field of secret_arn).
+    # Neither: whatever ceph.conf says (or a cluster with auth none).
+    keyring: str | None = None
+    key: SecretStr | None = None
+    # The cluster's fsid, if known: owns() then needs no connection, and a connection to another cluster is refused.
+    fsid: str | None = None
+    # RBD object size and write size: a power of two (Glance's rbd_store_chunk_size, in bytes here).
+    chunk_size: int = Field(default=8 * MiB, ge=64 * 1024, le=32 * MiB)
+    # Skip writing all-zero chunks: the image stays sparse (Glance's rbd_thin_provisioning).
+    thin_provisioning: bool = False
+    # Seconds (librados takes whole seconds) to reach the monitors (Glance's rados_connect_timeout).
+    connect_timeout: int = Field(default=10, ge=1)
+    # Seconds for one monitor or OSD operation (0: wait for ever, librados' default).
+    op_timeout: int = Field(default=60, ge=0)
+    # Where python3-rbd's rados/rbd extension modules are, when they are not importable (see shared/stores/rbd.py).
+    bindings_dir: str | None = None
+
+    @field_validator("chunk_size", mode="after")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("chunk_size must be a power of two (it is the RBD object size)")
+        return value
+
+    @field_validator("pool", mode="after")
+    @classmethod
+    def _pool_name(cls, value: str) -> str:
+        if "/" in value or "@" in value:
+            raise ValueError("pool names hold no '/' or '@'")
+        return value
+
+
 StoreConfig = Annotated[
-    S3StoreConfig | CephStoreConfig | SwiftStoreConfig | FileStoreConfig, Field(discriminator="type")
+    S3StoreConfig | CephStoreConfig | SwiftStoreConfig | FileStoreConfig | RbdStoreConfig,
+    Field(discriminator="type"),
 ]

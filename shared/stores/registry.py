@@ -25,6 +25,7 @@ DRIVERS: dict[str, str] = {
     "ceph": "shared.stores.ceph:CephStore",
     "swift": "shared.stores.swift:SwiftStore",
     "file": "shared.stores.file:FileStore",
+    "rbd": "shared.stores.rbd:RbdStore",
 }
 
 # Credentials of a store with ``secret_arn``: the secret's JSON fields.

@@ -3,7 +3,8 @@
 An image is the object ``<container>/<image id>``, located as ``swift+config://<store id>/<container>/<image id>``
 (Glance's ``swift+config`` form: the credentials stay in the store's configuration, never in the URL).
 
-Images under ``large_object_size`` are one streaming PUT whose ETag must equal the md5 of the bytes sent. Larger
+Images under ``large_object_size`` are one streaming PUT; its ETag, Swift's md5 of the bytes it stored, is the
+checksum ``add`` returns (only the secure hash is computed here), which the caller compares with the image's. Larger
 ones are written as a Static Large Object: segments ``<image id>-00001``, ``-00002``, ... of ``segment_size`` bytes
 in the same container (Glance's segment names; at most 1000 segments, Swift's default manifest limit, so the
 segment size grows for huge images), each checked against its own md5, then the SLO manifest, which Swift accepts
@@ -55,6 +56,7 @@ SCHEME = "swift+config://"
 MAX_SEGMENTS = 1000
 READ_CHUNK = 4 * MiB
 _RETRYABLE_STATUS = {408, 425, 429, 498, 499}
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -143,11 +145,11 @@ class _Source:
 class _Window:
     """A file-like view of the next ``length`` bytes of a source, md5-hashed as they are read (one segment)."""
 
-    def __init__(self, source: _Source, length: int) -> None:
+    def __init__(self, source: _Source, length: int, *, hashed: bool = True) -> None:
         self._source = source
         self._left = length
         self.length = length
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.md5 = hashlib.md5(usedforsecurity=False) if hashed else None
 
     def __len__(self) -> int:
         return self.length
@@ -161,7 +163,8 @@ class _Window:
         if not piece:
             raise StoreSizeMismatchError("the chunks ended inside a segment")
         self._left -= len(piece)
-        self.md5.update(piece)
+        if self.md5 is not None:
+            self.md5.update(piece)
         return piece
 
 
@@ -421,32 +424,39 @@ class SwiftStore(StoreDriver):
         what = f"adding {image_id} to {self.store_id}"
         connection = self._connection()
         self._call(what, connection.put_container, self.container)
-        with StreamDigest(hashing_algo, None, size) as digest:
+        plain = size < self.config.large_object_size
+        # A plain object's ETag is Swift's md5 of the bytes it stored: that is the checksum returned, so only the
+        # secure hash is computed here (one md5 less per byte; the caller compares both with the image's).
+        with StreamDigest(hashing_algo, None, size, md5=not plain) as digest:
             source = _Source(chunks, size, digest)
             try:
-                if size < self.config.large_object_size:
-                    self._put_plain(image_id, source, size, what)
+                if plain:
+                    stored_md5 = self._put_plain(image_id, source, size, what)
                     kept: set[str] = set()
                 else:
                     kept = self._put_slo(image_id, source, size, what)
                 hashes = digest.finish()
+                checksum = stored_md5 if plain else hashes.checksum
             except BaseException:
                 self._remove_image(image_id, keep=set())
                 if source.error is not None:  # the chunk iterator's own failure, unchanged
                     raise source.error from None
                 raise
         self._remove_image(image_id, keep=kept, manifest=False)
-        return AddResult(self.url_for(image_id), size, hashes.checksum, hashes.os_hash_value)
+        return AddResult(self.url_for(image_id), size, checksum, hashes.os_hash_value)
 
-    def _put_plain(self, image_id: str, source: _Source, size: int, what: str) -> None:
-        window = _Window(source, size)
+    def _put_plain(self, image_id: str, source: _Source, size: int, what: str) -> str:
+        """One streaming PUT; returns Swift's md5 of what it stored (its ETag)."""
+        window = _Window(source, size, hashed=False)
         contents: Any = window if size else b""
         etag = self._call(
             what, self._connection().put_object, self.container, image_id, contents=contents, content_length=size
         )
         source.finish()
-        if etag != window.md5.hexdigest():
-            raise StoreIntegrityError(f"{what}: Swift's ETag {etag} is not the md5 of the bytes sent")
+        stored = str(etag or "").strip('"').lower()
+        if not _MD5_HEX.fullmatch(stored):
+            raise StoreIntegrityError(f"{what}: Swift's ETag {etag!r} is not an md5")
+        return stored
 
     def _segment_size(self, size: int) -> int:
         return max(self.config.segment_size, math.ceil(size / MAX_SEGMENTS))
@@ -483,6 +493,7 @@ class SwiftStore(StoreDriver):
         etag: str = self._call(
             what, self._connection().put_object, self.container, name, contents=window, content_length=length
         )
+        assert window.md5 is not None
         return self._checked(etag, window.md5.hexdigest(), name, what)
 
     def _put_segment_buffered(self, name: str, data: bytes, what: str) -> str:

@@ -14,6 +14,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,21 @@ def test_cli__list_with_filters__shows_only_matching_images(endpoint: str, tag: 
         (f"cli-raw-{tag}", "raw", "private"),
     ]
     assert [row["Name"] for row in by_name] == [f"cli-iso-{tag}"]
+
+
+def test_cli__stores_list_and_copy_image_to_a_store(endpoint: str, tag: str, tmp_path: Path) -> None:
+    stores = _openstack_json(endpoint, "image", "stores", "list")
+    assert [s["ID"] for s in stores] == ["s3", "file1", "file2"]
+    data = tmp_path / "disk.raw"
+    data.write_bytes(os.urandom(256 * 1024))
+    created = _openstack_json(
+        endpoint, "image", "create", "--disk-format", "raw", "--container-format", "bare",
+        "--file", str(data), "--tag", tag, f"cli-copy-{tag}",
+    )  # fmt: skip
+    _ok(endpoint, "image", "import", created["id"], "--method", "copy-image", "--store", "file1")
+    deadline = time.monotonic() + 30
+    # the CLI shows "stores" among the image's properties
+    while "file1" not in _openstack_json(endpoint, "image", "show", created["id"])["properties"].get("stores", ""):
+        assert time.monotonic() < deadline, "the copy to file1 did not finish"
+        time.sleep(0.2)
+    _ok(endpoint, "image", "delete", created["id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -311,3 +312,39 @@ def test_versions__advertise_the_multi_store_versions(http: GlanceHttp) -> None:
     ids = [v["id"] for v in versions]
     assert ids[:4] == ["v2.11", "v2.10", "v2.9", "v2.8"]
     assert versions[0]["status"] == "CURRENT"
+
+
+def test_copy_to_a_broken_store__is_retried_then_recorded_failed_and_sent_to_the_dlq(
+    http: GlanceHttp, stack: DevStack, tag: str
+) -> None:
+    image_id = _active_image(http, tag)
+    data_dir = _data_dir(stack, "file2")
+    parked = data_dir.with_name(data_dir.name + "-parked")
+    data_dir.rename(parked)
+    data_dir.write_bytes(b"a file where the store's folder should be")
+    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, region_name=stack.settings.aws_region)
+    try:
+        copy = {"method": {"name": "copy-image"}, "stores": ["file2"]}
+        assert http.request("POST", f"/v2/images/{image_id}/import", json=copy).status_code == 202
+
+        image = _wait(http, image_id, lambda i: i["os_glance_failed_import"] == "file2")
+        assert _stores_of(image) == ["s3"] and image["os_glance_importing_to_stores"] == ""
+        dlq = sqs.get_queue_url(QueueName=f"{stack.settings.store_sync_queue_name}-dlq")["QueueUrl"]
+        deadline = time.monotonic() + 30
+        dead: list[dict[str, Any]] = []
+        while not any(job.get("image_id") == image_id for job in dead):
+            assert time.monotonic() < deadline, "the failed job did not reach the DLQ"
+            received = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            dead += [json.loads(m["Body"]) for m in received.get("Messages", [])]
+        assert {"op": "copy", "store": "file2", "image_id": image_id}.items() <= next(
+            job for job in dead if job.get("image_id") == image_id
+        ).items()
+    finally:
+        sqs.close()
+        data_dir.unlink()
+        parked.rename(data_dir)
+    # the store works again: asking again copies it
+    again = {"method": {"name": "copy-image"}, "stores": ["file2"]}
+    assert http.request("POST", f"/v2/images/{image_id}/import", json=again).status_code == 202
+    done = _wait(http, image_id, lambda i: _stores_of(i) == ["s3", "file2"])
+    assert done["os_glance_failed_import"] == ""

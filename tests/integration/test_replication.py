@@ -30,9 +30,11 @@ import requests
 from botocore.config import Config
 
 from devstack.stack import DevStack
+from functions.api.app import create_app
 from shared.data.dynamodb import DynamoImageRepository
 from shared.domain.image import Image, LocationStatus
 from shared.resources import IMAGES_TABLE
+from tests.support.serving import serve
 from tests.support.swift import SwiftProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.rgw, pytest.mark.swift, pytest.mark.timeout(900)]
@@ -127,6 +129,7 @@ def test_a_300_mib_image_is_replicated_survives_a_dead_target_and_leaves_nothing
     payload: bytes,
     swift: dict[str, str],
     swift_proxy: SwiftProxy,
+    rgw: dict[str, str],
     ceph_client: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -190,6 +193,19 @@ def test_a_300_mib_image_is_replicated_survives_a_dead_target_and_leaves_nothing
                 for chunk in response.iter_content(8 * MiB):
                     digest.update(chunk)
             assert digest.hexdigest() == expected, f"bytes from {store}"
+        # behind API Gateway the Ceph copy is served by a presigned GET on RGW (RGW checks the signature)
+        redirecting = stack.settings.model_copy(update={"data_delivery": "redirect"})
+        with serve(create_app(redirecting)) as gateway_api:
+            moved = http.get(
+                f"{gateway_api}/v2/images/{image_id}/file?prefer=ceph",
+                headers=HEADERS,
+                allow_redirects=False,
+                timeout=30,
+            )
+            assert moved.status_code == 302
+            assert moved.headers["Location"].startswith(f"{rgw['CEPH_S3_ENDPOINT']}/{BUCKET}/")
+            ranged = http.get(moved.headers["Location"], headers={"Range": "bytes=1000-2023"}, timeout=30)
+            assert ranged.status_code == 206 and ranged.content == payload[1000:2024]
 
         # 4. delete the Ceph copy only
         dropped = http.delete(f"{api}/v2/stores/ceph/{image_id}", headers=HEADERS, timeout=30)

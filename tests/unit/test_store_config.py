@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from shared.config import Settings
 from shared.stores.base import StoreConfigError, StoreDriver
-from shared.stores.config import CephStoreConfig, FileStoreConfig, S3StoreConfig, SwiftStoreConfig
+from shared.stores.config import CephStoreConfig, FileStoreConfig, RbdStoreConfig, S3StoreConfig, SwiftStoreConfig
 from shared.stores.file import FileStore
 from shared.stores.registry import DRIVERS, StoreSet, UnknownStoreError, build_store, driver_class
 
@@ -192,7 +192,8 @@ def test_driver_class__resolves_for_every_type(store_type: str) -> None:
 
 def test_drivers__cover_every_config_type() -> None:
     config_types = {
-        c.model_fields["type"].default for c in (S3StoreConfig, CephStoreConfig, SwiftStoreConfig, FileStoreConfig)
+        c.model_fields["type"].default
+        for c in (S3StoreConfig, CephStoreConfig, SwiftStoreConfig, FileStoreConfig, RbdStoreConfig)
     }
 
     assert config_types == set(DRIVERS)
@@ -200,7 +201,12 @@ def test_drivers__cover_every_config_type() -> None:
 
 @pytest.mark.parametrize(
     ("store_type", "config"),
-    [("s3", FileStoreConfig(data_dir="/d")), ("ceph", S3StoreConfig(bucket="b")), ("file", S3StoreConfig(bucket="b"))],
+    [
+        ("s3", FileStoreConfig(data_dir="/d")),
+        ("ceph", S3StoreConfig(bucket="b")),
+        ("file", S3StoreConfig(bucket="b")),
+        ("rbd", S3StoreConfig(bucket="b")),
+    ],
 )
 def test_from_config__of_another_type__raises_config_error(store_type: str, config: S3StoreConfig) -> None:
     with pytest.raises(StoreConfigError):

@@ -565,6 +565,15 @@ class ImageDataController:
         from shared.stores.base import StoreError, StoreNotFoundError, StoreRangeError
 
         driver = self.replicator.stores.driver(store)
+        config = self.replicator.stores.config(store)
+        presign = getattr(driver, "presign_get", None)
+        if (
+            self.settings.data_delivery == "redirect"
+            and presign is not None
+            and getattr(config, "presigned_downloads", False)
+        ):
+            # as for the primary bucket: the client follows with its Range header, which S3 honours
+            return Download(image, redirect=presign(url, self.settings.presign_ttl_seconds))
         try:
             total = driver.get_size(url)
             offset, length = _offset_length(byte_range, total)

@@ -17,17 +17,8 @@ if have_all; then
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install.sh: need root or sudo to apt-get install $PKGS (or set SGLANCE_SKIP_SWIFT=1)" >&2; exit 1; }
-  SUDO="sudo -n"  # never wait for a password prompt nobody sees
-fi
-export DEBIAN_FRONTEND=noninteractive
-# another apt run (a second session, unattended upgrades) may hold the lock for a while
-APT="$SUDO apt-get -q -o DPkg::Lock::Timeout=300"
-# stale lists can name versions the mirror no longer serves
-$APT update >/dev/null
-# no service starts: there is no systemd here, and policy-rc.d (where present) forbids it
-$APT install -y --no-install-recommends $PKGS >/dev/null
+. "$(dirname "$0")/../apt.sh"
+# shellcheck disable=SC2086 # the package list is words
+apt_install SGLANCE_SKIP_SWIFT=1 $PKGS
 have_all || { echo "install.sh: packages installed but a binary is still missing" >&2; exit 1; }
 echo "swift: installed ($(version))"
