@@ -63,7 +63,9 @@ class Container:
         from shared.quota import QuotaLedger
 
         s = self.settings
-        return QuotaLedger(s.table_name, s.default_limits, s.aws_region, s.aws_endpoint_url)
+        return QuotaLedger(
+            s.table_name, s.default_limits, s.aws_region, s.aws_endpoint_url, max_locations=s.image_location_quota
+        )
 
     @cached_property
     def image_bucket(self) -> ImageBucket:

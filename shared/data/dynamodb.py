@@ -235,6 +235,7 @@ class DynamoImageRepository(ImageRepository):
         """The quota counter changes of saving ``image`` and their transaction items (none without a ledger)."""
         if self._quota is None:
             return [], []
+        self._quota.check_image(image)
         usage = quota_changes(image.counted, image.owner, contribution(image))
         return usage, self._quota.operations(usage) if usage else []
 

@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.domain.errors import InvalidInputError
+from shared.domain.errors import InvalidInputError, LimitExceededError
+from shared.domain.image import Image, LocationStatus
 from shared.domain.quota import LIMIT_NAMES, SIZE_LIMITS, UNLIMITED, MiB, QuotaExceededError, UsageChange, exceeded
 
 USAGE_SK = "USAGE"
@@ -54,6 +55,8 @@ class QuotaLedger:
     region: str = "us-east-1"
     endpoint_url: str | None = None
     client: Any = None
+    # Glance's image_location_quota: most locations one image may have.
+    max_locations: int = 10
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _client(self) -> Any:
@@ -89,6 +92,18 @@ class QuotaLedger:
         return ProjectUsage(self.limits(project), usage)
 
     # -- writes -------------------------------------------------------------------------------------
+
+    def check_image(self, image: Image) -> None:
+        """Per-image limits every writer must respect (store copies and service-added locations).
+
+        Raises:
+            LimitExceededError: more locations than ``max_locations`` (413).
+        """
+        if image.is_deleted():
+            return
+        held = [loc for loc in image.locations if loc.status not in (LocationStatus.FAILED, LocationStatus.DELETED)]
+        if len(held) > self.max_locations:
+            raise LimitExceededError(what="image locations", limit=self.max_locations)
 
     def set_limits(self, project: str, values: Mapping[str, object]) -> dict[str, int]:
         """Set (an integer, -1 = unlimited) or clear (None) per-project limits; returns the overrides now set.

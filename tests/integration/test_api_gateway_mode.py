@@ -135,7 +135,7 @@ def test_lambda_handler__serves_the_api_through_mangum(
         get_settings.cache_clear()
 
     assert versions["statusCode"] == 200
-    assert json.loads(versions["body"])["versions"][0]["id"] == "v2.11"
+    assert json.loads(versions["body"])["versions"][0]["id"] == "v2.17"
     assert versions["headers"]["x-openstack-request-id"].startswith("req-")
     assert created["statusCode"] == 201
     assert json.loads(created["body"])["name"] == "via-lambda"

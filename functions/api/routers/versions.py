@@ -7,12 +7,29 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-# Exactly the v2 minor versions this service implements: the core image API, tags, schemas and actions, image
-# data, interoperable import (2.6), os_hidden with /v2/info/import (2.7), multi-store import and discovery
-# (2.8, 2.9), deleting one store's copy (2.10), copy-image with all_stores (2.11) and per-image tasks (2.12).
-# Glance without a cache advertises 2.13, 2.15 and 2.17 next (docs/api.md, "Versions", says what each still needs);
-# the image cache (2.14, 2.16, 2.18) is not offered.
-SUPPORTED_VERSIONS = ("2.12", "2.11", "2.10", "2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+# Exactly the v2 minor versions this service implements, as Glance without an image cache advertises them: the core
+# image API, tags, schemas and actions, image data, interoperable import (2.6), os_hidden with /v2/info/import
+# (2.7), multi-store import and discovery (2.8, 2.9), deleting one store's copy (2.10), copy-image with all_stores
+# (2.11), per-image tasks (2.12), quota usage (2.13), /v2/info/stores/detail (2.15) and the service location API
+# (2.17). The image cache (2.14, 2.16, 2.18) is not offered.
+SUPPORTED_VERSIONS = (
+    "2.17",
+    "2.15",
+    "2.13",
+    "2.12",
+    "2.11",
+    "2.10",
+    "2.9",
+    "2.8",
+    "2.7",
+    "2.6",
+    "2.5",
+    "2.4",
+    "2.3",
+    "2.2",
+    "2.1",
+    "2.0",
+)
 CURRENT_VERSION = SUPPORTED_VERSIONS[0]
 
 router = APIRouter()
