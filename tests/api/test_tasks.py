@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.api.conftest import WebServer
-from tests.api.events import NotificationQueue, types
+from tests.api.events import Event, NotificationQueue, types
 from tests.api.support import A_MEMBER, ADMIN, B_MEMBER, GlanceHttp
 
 pytestmark = pytest.mark.api
@@ -18,6 +19,11 @@ RAW_FIELDS = {
     "id", "type", "status", "owner", "expires_at", "created_at", "updated_at", "deleted_at", "deleted", "image_id",
     "request_id", "user_id", "input", "result", "message",
 }  # fmt: skip
+
+
+def about_task(task_id: str) -> Callable[[Event], bool]:
+    """Events whose payload is the task."""
+    return lambda e: isinstance(e["detail"]["payload"], dict) and e["detail"]["payload"].get("id") == task_id
 
 
 def _create(http: GlanceHttp, tag: str) -> str:
@@ -72,7 +78,7 @@ def test_glance_direct_import__leaves_a_successful_api_image_import_task_in_glan
     assert task["result"] == {"image_id": image_id}
     assert task["deleted"] is False and task["deleted_at"] is None
     assert task["expires_at"] is not None  # finished: task_time_to_live from now
-    task_events = notifications.wait_for(lambda e: e["detail"]["payload"].get("id") == task["id"], 4)
+    task_events = notifications.wait_for(about_task(task["id"]), 4)
     assert types(task_events) == ["task.create", "task.run", "task.processing", "task.success"]
     assert "input" not in task_events[0]["detail"]["payload"]
 

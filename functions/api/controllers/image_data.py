@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -535,7 +536,7 @@ class ImageDataController:
         assert location is not None
         byte_range = _byte_range(range_header, content_range)
         if location.store != stores.primary_id:
-            return self._download_from(image, location.store, location.url, byte_range)
+            return self._metered(ctx, self._download_from(image, location.store, location.url, byte_range))
         key = location.url.split("/", 3)[3]
         if self.settings.data_delivery == "redirect":
             url = self.bucket.presign_get(key, self.settings.presign_ttl_seconds)
@@ -549,6 +550,16 @@ class ImageDataController:
             raise InvalidRangeError(detail=byte_range or "") from None
         chunks = self._counted(ctx, image, read.chunks, read.length)
         return Download(image, chunks=chunks, length=read.length, content_range=read.content_range)
+
+    def _metered(self, ctx: RequestContext, download: Download) -> Download:
+        """image.send for a download from another store: at redirect time, or when its stream ends."""
+        size = download.image.size or 0
+        if download.redirect is not None:
+            self.events.image_sent(download.image, size, size, ctx.project_id, ctx.user_id, ctx.request_id)
+        elif download.chunks is not None:
+            chunks = self._counted(ctx, download.image, download.chunks, download.length)
+            return dataclasses.replace(download, chunks=chunks)
+        return download
 
     def _counted(self, ctx: RequestContext, image: Image, chunks: Iterator[bytes], expected: int) -> Iterator[bytes]:
         """Yield ``chunks`` and send image.send with the bytes that actually went out (Glance's metering hook)."""
