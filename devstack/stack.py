@@ -182,6 +182,8 @@ class DevStack:
                 # Served locally, bytes stream through the API and bodies have no API Gateway limit.
                 "data_delivery": "stream",
                 "api_body_limit": 0,
+                # The emulator has the bus (and the rule -> queue): notifications always go there.
+                "notification_driver": "eventbridge",
             },
         )
         # This process plays the launcher and the Lambda runtime: boto3 needs credentials (any will do for moto,
@@ -199,6 +201,7 @@ class DevStack:
                 "SGLANCE_AUTH_MODE": "trusted-headers",
                 "SGLANCE_DATA_DELIVERY": "stream",
                 "SGLANCE_API_BODY_LIMIT": "0",
+                "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
             }
         )
         get_settings.cache_clear()

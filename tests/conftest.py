@@ -46,6 +46,15 @@ AWS_REGION = "us-east-1"
 FAKE_CREDENTIALS = "testing"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _notifications_off_by_default() -> Iterator[None]:
+    """Apps built by tests publish no notifications unless they ask (the local stack turns them on for its bus):
+    an app without an emulator endpoint must never reach a real EventBridge."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SGLANCE_NOTIFICATION_DRIVER", "noop")
+        yield
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """URL of a moto server for the whole session, with fake credentials in the environment."""

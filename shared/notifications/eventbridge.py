@@ -34,8 +34,13 @@ class EventBridgeNotifier(Notifier):
         with self._lock:
             if self.client is None:
                 import boto3
+                from botocore.config import Config
 
-                self.client = boto3.client("events", region_name=self.region, endpoint_url=self.endpoint_url)
+                # A slow bus must not hold the user's request for long: short timeouts, one retry.
+                config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+                self.client = boto3.client(
+                    "events", region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                )
             return self.client
 
     def _publish(self, notification: Notification) -> None:
