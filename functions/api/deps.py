@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from functions.api.controllers.image_data import ImageDataController
+from functions.api.controllers.image_data import DataHooks, ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.controllers.members import MembersController
 from functions.api.controllers.quotas import QuotasController
@@ -99,8 +99,7 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
             c.settings,
             c.import_queue,
             c.replicator,
-            c.events,
-            c.tasks,
+            DataHooks(c.events, c.tasks, c.quota),
         ),
     )
 

@@ -177,6 +177,22 @@ class QuotaLedger:
             ops.append(op)
         return ops
 
+    def precheck(self, project: str | None, name: str, delta: int) -> None:
+        """An early, advisory refusal: ``delta`` more of ``name`` would pass the limit now (the hard check is the
+        transaction that records the change; this only spares transferring bytes that would be refused).
+
+        Raises:
+            QuotaExceededError: usage + ``delta`` is over the limit.
+        """
+        if project is None or delta <= 0:
+            return
+        limit = self.limits(project)[name]
+        if limit == UNLIMITED:
+            return
+        usage = self.counters(project)[name]
+        if usage + delta > (limit * MiB if name in SIZE_LIMITS else limit):
+            raise exceeded(name, limit, usage, delta)
+
     def explain(self, changes: Sequence[UsageChange]) -> QuotaExceededError:
         """After a transaction whose counter condition failed: the error naming the limit that was hit."""
         for change in changes:

@@ -201,3 +201,22 @@ def test_usage__has_glance_shape_and_limits_api_is_admin_only(http: GlanceHttp, 
         "PUT", f"/v2/quotas/{persona.project_id}", persona=ADMIN, json={"limits": {"image_count_total": -5}}
     )
     assert negative.status_code == 400
+
+
+def test_declared_size_over_image_size_total__is_refused_before_any_byte_moves(http: GlanceHttp, tag: str) -> None:
+    persona = _project()
+    (image_id,) = _images(http, persona, tag, 1)
+    _set_limits(http, persona, image_size_total=1)
+
+    opened = http.request("POST", f"/v2/images/{image_id}/upload", persona=persona, json={"size": 2 * 1024 * KiB})
+    put = http.request(
+        "PUT",
+        f"/v2/images/{image_id}/file",
+        persona=persona,
+        headers={"Content-Type": "application/octet-stream", "x-openstack-image-size": str(2 * 1024 * KiB)},
+        data=b"",
+    )
+
+    assert opened.status_code == 413 and "image_size_total" in opened.json()["message"]
+    assert put.status_code == 413
+    assert http.show(image_id, persona).json()["status"] == "queued"

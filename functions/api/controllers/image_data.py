@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,13 @@ from shared.domain.errors import (
     UnsupportedMediaTypeError,
 )
 from shared.domain.image import Image, ImageStatus, LocationStatus, utcnow
-from shared.domain.quota import QuotaExceededError
+from shared.domain.quota import IMAGE_SIZE_TOTAL, QuotaExceededError
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession, plan_upload
 from shared.notifications import NullNotifier
 from shared.notifications.events import Events
 from shared.policy import ImagePolicy
 from shared.queues import WorkQueue
+from shared.quota import QuotaLedger
 from shared.resources import PENDING_STATE
 from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
@@ -88,6 +89,15 @@ class Download:
     content_range: str | None = None
 
 
+@dataclass(frozen=True)
+class DataHooks:
+    """The notifier, task records and quota ledger the image-data use cases report to (each optional)."""
+
+    events: Events = field(default_factory=lambda: Events(NullNotifier()))
+    tasks: TaskService | None = None
+    quota: QuotaLedger | None = None
+
+
 class ImageDataController:
     """Use cases of the image-data routes."""
 
@@ -99,8 +109,7 @@ class ImageDataController:
         settings: Settings,
         import_queue: WorkQueue,
         replicator: Replicator,
-        events: Events | None = None,
-        tasks: TaskService | None = None,
+        hooks: DataHooks | None = None,
     ) -> None:
         self.repo = repo
         self.bucket = bucket
@@ -108,9 +117,12 @@ class ImageDataController:
         self.settings = settings
         self.import_queue = import_queue
         self.replicator = replicator
-        self.events = events or Events(NullNotifier())
+        hooks = hooks or DataHooks()
+        self.events = hooks.events
         # Every import leaves a task record (api_image_import); None: no records.
-        self.tasks = tasks
+        self.tasks = hooks.tasks
+        # Early refusal of uploads whose declared size would pass image_size_total (docs/quotas.md).
+        self.quota = hooks.quota
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         return visible_image(self.repo, self.settings, ctx, image_id)
@@ -188,6 +200,7 @@ class ImageDataController:
             force=None if method is None else method == "multipart",
         )
         image = self._writable(ctx, image_id)
+        self._precheck_size(image, size)
         session = self._start(image, plan, size, checksum, targets, ctx.request_id)
         # The client writes the bytes next: Glance sends image.prepare when data starts being written.
         self.events.image_prepare(image, None, ctx.request_id)
@@ -281,6 +294,7 @@ class ImageDataController:
         """Open an inline session (queued -> uploading; 409 when not queued)."""
         targets = self.upload_targets(store_header)
         image = self._writable(ctx, image_id)
+        self._precheck_size(image, declared_size)
         plan = UploadPlan(UploadMethod.PROXY, self.settings.multipart_part_size, 1)
         session = self._start(image, plan, declared_size, None, targets, ctx.request_id)
         return image, session
@@ -364,6 +378,10 @@ class ImageDataController:
             raise StoreUnavailableError(detail=type(exc).__name__) from exc
         session.size = received
         self._count_staged(image.id, session)
+
+    def _precheck_size(self, image: Image, size: int | None) -> None:
+        if self.quota is not None and size:
+            self.quota.precheck(image.owner, IMAGE_SIZE_TOTAL, size)
 
     def _count_staged(self, image_id: str, session: UploadSession) -> None:
         """Record the staged size on the image, which counts it toward image_stage_total (docs/quotas.md); over
