@@ -338,10 +338,10 @@ def settings_environment(settings: Settings, names: Iterable[str]) -> dict[str, 
 
 
 def _env_value(name: str, value: Any) -> str:
-    if isinstance(value, tuple) and _is_csv_field(name):
-        return ",".join(str(item) for item in value)
     if name == "stores":
         return json.dumps({store_id: config.model_dump(mode="json", exclude_none=True) for store_id, config in value})
+    if isinstance(value, tuple) and _is_csv_field(name):
+        return ",".join(str(item) for item in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, SecretStr):

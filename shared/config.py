@@ -5,14 +5,21 @@ Every setting is an environment variable prefixed ``SGLANCE_`` (see the README's
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.stores.config import StoreConfig
+if TYPE_CHECKING:
+    from shared.stores.config import StoreConfig
+
+    _StoreEntry = tuple[str, StoreConfig]
+else:
+    # The store models are imported only when stores are configured (a cold start without stores skips them).
+    _StoreEntry = tuple[str, Any]
 
 DEFAULT_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 DEFAULT_CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -137,7 +144,7 @@ class Settings(BaseSettings):
     primary_store_weight: int = 100
     # The other stores images are replicated to (Glance's enabled_backends), as JSON {id: {"type": ..., ...}}.
     # Kept as (id, config) pairs so the settings stay hashable; read them through ``store_configs``.
-    stores: tuple[tuple[str, StoreConfig], ...] = ()
+    stores: Annotated[tuple[_StoreEntry, ...], NoDecode] = ()
     # Replication policy: stores every image is copied to when it becomes active ("*": every other store).
     replicate_to: Annotated[tuple[str, ...], NoDecode] = ()
     # store_sync: deliveries of one copy job before it goes to the DLQ (the queue's maxReceiveCount), and the
@@ -148,12 +155,26 @@ class Settings(BaseSettings):
 
     @field_validator("stores", mode="before")
     @classmethod
-    def _stores_from_object(cls, value: object) -> object:
-        return tuple(value.items()) if isinstance(value, dict) else value
+    def _parse_stores(cls, value: object) -> object:
+        """JSON text (the environment), a mapping, or (id, config) pairs -> (id, validated config) pairs."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if isinstance(value, dict):
+            value = tuple(value.items())
+        if not isinstance(value, (tuple, list)):
+            raise ValueError("stores must be a JSON object {id: configuration}")
+        if not value:
+            return ()
+        from pydantic import TypeAdapter
+
+        from shared.stores.config import StoreConfig
+
+        adapter: TypeAdapter[StoreConfig] = TypeAdapter(StoreConfig)
+        return tuple((str(store_id), adapter.validate_python(config)) for store_id, config in value)
 
     @field_validator("stores", mode="after")
     @classmethod
-    def _valid_store_ids(cls, value: tuple[tuple[str, StoreConfig], ...]) -> tuple[tuple[str, StoreConfig], ...]:
+    def _valid_store_ids(cls, value: tuple[_StoreEntry, ...]) -> tuple[_StoreEntry, ...]:
         ids = [store_id for store_id, _ in value]
         if len(set(ids)) != len(ids):
             raise ValueError("store ids must be unique")

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
 from functions.api.controllers.image_data import DataHooks, ImageDataController
 from functions.api.controllers.images import ImagesController
 from functions.api.controllers.members import MembersController
-from functions.api.controllers.quotas import QuotasController
-from functions.api.controllers.stores import StoresController
-from functions.api.controllers.tasks import TasksController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    # Imported when a route first needs them (cold start pays only for the images, data and members controllers).
+    from functions.api.controllers.quotas import QuotasController
+    from functions.api.controllers.stores import StoresController
+    from functions.api.controllers.tasks import TasksController
 
 
 def get_container(request: Request) -> Container:
@@ -121,6 +124,8 @@ MembersDep = Annotated[MembersController, Depends(get_members_controller)]
 
 def get_stores_controller(request: Request, container: ContainerDep) -> StoresController:
     """The stores controller."""
+    from functions.api.controllers.stores import StoresController
+
     c = container
     return _per_app(
         request,
@@ -129,7 +134,10 @@ def get_stores_controller(request: Request, container: ContainerDep) -> StoresCo
     )
 
 
-StoresDep = Annotated[StoresController, Depends(get_stores_controller)]
+if TYPE_CHECKING:
+    StoresDep = StoresController
+else:
+    StoresDep = Annotated[Any, Depends(get_stores_controller)]
 
 
 # Path parameters are read from the matched route instead of being declared as function parameters:
@@ -155,6 +163,8 @@ StoreIdDep = Annotated[str, Depends(_path("store_id"))]
 
 def get_tasks_controller(request: Request, container: ContainerDep) -> TasksController:
     """The tasks controller."""
+    from functions.api.controllers.tasks import TasksController
+
     c = container
 
     def build() -> TasksController:
@@ -170,12 +180,20 @@ def get_tasks_controller(request: Request, container: ContainerDep) -> TasksCont
     return _per_app(request, "tasks_controller", build)
 
 
-TasksDep = Annotated[TasksController, Depends(get_tasks_controller)]
+if TYPE_CHECKING:
+    TasksDep = TasksController
+else:
+    TasksDep = Annotated[Any, Depends(get_tasks_controller)]
 
 
 def get_quotas_controller(request: Request, container: ContainerDep) -> QuotasController:
     """The quotas controller."""
+    from functions.api.controllers.quotas import QuotasController
+
     return _per_app(request, "quotas_controller", lambda: QuotasController(container.quota, container.settings))
 
 
-QuotasDep = Annotated[QuotasController, Depends(get_quotas_controller)]
+if TYPE_CHECKING:
+    QuotasDep = QuotasController
+else:
+    QuotasDep = Annotated[Any, Depends(get_quotas_controller)]

@@ -35,13 +35,13 @@ from shared.policy import ImagePolicy
 from shared.queues import WorkQueue
 from shared.quota import QuotaLedger
 from shared.resources import PENDING_STATE
-from shared.services.digest import SizeCapExceededError
-from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
-from shared.services.tasks import API_IMAGE_IMPORT, TaskService
 from shared.stores.s3 import ImageBucket, PresignedRequest, RangeNotSatisfiableError, UploadedPart
 
 if TYPE_CHECKING:
+    # Imported where used: the upload and import paths load them, reads and presigned sessions do not.
+    from shared.services.finalize import UploadFinalizer
     from shared.services.replication import Replicator
+    from shared.services.tasks import TaskService
 
 # Part URLs handed out per call; a client asks again for the rest (or after they expire).
 MAX_PART_URLS = 100
@@ -303,6 +303,9 @@ class ImageDataController:
         self, image: Image, session: UploadSession, chunks: Iterable[bytes], request_id: str | None = None
     ) -> Image:
         """Stream to S3 while hashing and inspecting, then record the outcome before answering (as Glance)."""
+        from shared.services.digest import SizeCapExceededError
+        from shared.services.finalize import Outcome, RefusalKind, refusal
+
         limit = self.settings.api_body_limit
         self.events.image_prepare(image, None, request_id)
         try:
@@ -340,6 +343,8 @@ class ImageDataController:
         return self.repo.get(image.id)
 
     def _fail(self, image_id: str, session: UploadSession, reason: str, request_id: str | None = None) -> None:
+        from shared.services.finalize import Refusal, RefusalKind
+
         self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason), request_id=request_id)
 
     # -- PUT /stage and import ----------------------------------------------------------------------
@@ -464,6 +469,8 @@ class ImageDataController:
         """Record the import as an api_image_import task (Glance's input: image_id, import_req, backend)."""
         if self.tasks is None:
             return None
+        from shared.services.tasks import API_IMAGE_IMPORT
+
         task_input = {"image_id": image_id, "import_req": body, "backend": stores}
         return self.tasks.create(ctx, API_IMAGE_IMPORT, task_input, image_id).id
 
