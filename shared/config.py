@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     # Never fetched: names (".example.com" covers subdomains too), IP addresses or CIDR networks.
     web_download_disallowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     web_download_max_redirects: int = Field(default=5, ge=0, le=20)
+    # A web-download's bytes count toward image_stage_total as they arrive: recorded on the image every this many
+    # bytes (one transaction each); a record that would pass the limit stops the download.
+    web_download_staging_step: int = Field(default=64 * 1024**2, ge=1024**2)
     web_download_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     # Longest silence between two reads of the body, not a limit on the whole download.
     web_download_read_timeout_seconds: float = Field(default=30.0, gt=0)

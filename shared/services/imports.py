@@ -7,6 +7,7 @@ delivered at least once: a job whose image has moved on (another session, active
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,8 @@ class ImportWorker:
         if method == "glance-direct":
             return self.finalizer.handle_object(session.key, request_id)
         if method == "web-download":
+            # A web-download session's size is what was staged so far (quota), never a declared size to check.
+            session = dataclasses.replace(session, size=None)
             result = self._download(image_id, session, job.get("uri"))
             return self.finalizer.record(image_id, session, result, request_id=request_id)
         if method == "location" and self.stores is not None:
@@ -106,25 +109,68 @@ class ImportWorker:
         return digest
 
     def _download(self, image_id: str, session: UploadSession, uri: object) -> Digest | Refusal:
+        from shared.domain.quota import QuotaExceededError
         from shared.net.ssrf import UrlPolicy
         from shared.services.web_download import download_to_bucket
 
         if not isinstance(uri, str):
             return Refusal(RefusalKind.FAILED, "web-download failed: the job has no URL")
         image = self.repo.get(image_id)
+        staged = _StagedBytes(self.repo, image_id, session.id, self.settings.web_download_staging_step)
         try:
             with self.finalizer.new_digest(image) as stream:
+
+                def feed(chunk: bytes) -> None:
+                    stream.feed(chunk)
+                    staged.add(len(chunk))
+
                 download_to_bucket(
                     uri,
                     UrlPolicy.from_settings(self.settings),
                     self.bucket,
                     session.key,
                     self.settings.multipart_part_size,
-                    on_chunk=stream.feed,
+                    on_chunk=feed,
                 )
                 digest = stream.finish()
         except SizeCapExceededError as exc:
             return Refusal(RefusalKind.SIZE_CAP, str(exc))
+        except QuotaExceededError as exc:
+            return Refusal(RefusalKind.FAILED, f"web-download stopped: {exc.message}")
         except GlanceError as exc:
             return Refusal(RefusalKind.FAILED, f"web-download failed: {exc.message}")
         return refusal(session, digest) or digest
+
+
+@dataclass
+class _StagedBytes:
+    """Records a web-download's bytes on its session as they arrive (every ``step`` bytes), so they count toward
+    ``image_stage_total`` in the same transaction as the record, as Glance counts its staging area; a write that
+    would pass the limit raises ``QuotaExceededError`` and so stops the download."""
+
+    repo: ImageRepository
+    image_id: str
+    session_id: str
+    step: int
+    received: int = 0
+    recorded: int = 0
+
+    def add(self, count: int) -> None:
+        self.received += count
+        if self.received - self.recorded >= self.step:
+            self._record()
+
+    def _record(self) -> None:
+        from shared.domain.errors import ConcurrentUpdateError
+
+        for _ in range(8):
+            image = self.repo.get(self.image_id)
+            if image.upload is None or image.upload.id != self.session_id:
+                return  # the import was superseded; the final record sorts it out
+            image.upload.size = self.received
+            try:
+                self.repo.save(image)
+            except ConcurrentUpdateError:
+                continue
+            self.recorded = self.received
+            return

@@ -100,6 +100,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_server: WebServer) -> It
         env.setenv("SGLANCE_STORE_SYNC_BACKOFF_BASE_SECONDS", "1")
         env.setenv("SGLANCE_STORE_SYNC_MAX_ATTEMPTS", "2")
         env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS", "127.0.0.1")
+        # web-download bytes are recorded toward image_stage_total every MiB (tests/api/test_quotas.py)
+        env.setenv("SGLANCE_WEB_DOWNLOAD_STAGING_STEP", str(1024 * 1024))
         env.setenv("SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS", str(web_server.port))
         with DevStack(api_port=0, aws_port=0, state_dir=state_dir) as running:
             yield running

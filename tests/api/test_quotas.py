@@ -7,6 +7,7 @@ get 413 naming it, and the counters equal a recount of the images.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from shared.data.dynamodb import DynamoImageRepository
 from shared.quota import QuotaLedger
 from shared.quota.recount import drifts
 from shared.resources import IMAGES_TABLE
+from tests.api.conftest import WebServer
 from tests.api.support import ADMIN, GlanceHttp, Persona
 
 pytestmark = pytest.mark.api
@@ -220,3 +222,40 @@ def test_declared_size_over_image_size_total__is_refused_before_any_byte_moves(h
     assert opened.status_code == 413 and "image_size_total" in opened.json()["message"]
     assert put.status_code == 413
     assert http.show(image_id, persona).json()["status"] == "queued"
+
+
+def test_image_stage_total__a_web_download_counts_as_it_arrives_and_stops_at_the_limit(
+    http: GlanceHttp, tag: str, stack: DevStack, web_server: WebServer
+) -> None:
+    persona = _project()
+    _set_limits(http, persona, image_stage_total=2)  # MiB; the stack records staged bytes every MiB
+    payload = os.urandom(5 * 1024 * KiB)
+    (web_server.root / f"{tag}.raw").write_bytes(payload)
+    small = os.urandom(1024 * KiB + 7)
+    (web_server.root / f"{tag}-small.raw").write_bytes(small)
+
+    def web_download(name: str) -> str:
+        image_id = str(_create(http, persona, tag).json()["id"])
+        body = {"method": {"name": "web-download", "uri": f"{web_server.url}/{name}"}}
+        response = http.request("POST", f"/v2/images/{image_id}/import", persona=persona, json=body)
+        assert response.status_code == 202, response.text
+        return image_id
+
+    def settled(image_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while True:
+            image: dict[str, Any] = http.show(image_id, persona).json()
+            if image["status"] in ("active", "queued") or time.monotonic() > deadline:
+                return image
+            time.sleep(0.1)
+
+    stopped = settled(web_download(f"{tag}.raw"))
+    fits = settled(web_download(f"{tag}-small.raw"))
+
+    assert stopped["status"] == "queued"
+    assert "image_stage_total" in stopped["os_glance_upload_error"]
+    assert fits["status"] == "active" and fits["size"] == len(small)
+    usage = _usage(http, persona)
+    assert usage["image_stage_total"]["usage"] == 0
+    assert usage["image_size_total"]["usage"] == 1  # MiB, rounded down
+    _assert_counters_equal_a_recount(stack, persona)
