@@ -81,6 +81,7 @@ class _UploadMap(MapAttribute[str, Any]):
     expires_at = UTCDateTimeAttribute()
     targets = ListAttribute(of=UnicodeAttribute, null=True)
     must_succeed = BooleanAttribute(null=True)
+    task_id = UnicodeAttribute(null=True)
 
 
 @dataclass(frozen=True)
@@ -445,6 +446,7 @@ def _upload_to_map(upload: UploadSession | None) -> Any:
         expires_at=upload.expires_at,
         targets=list(upload.targets) or None,
         must_succeed=upload.all_stores_must_succeed,
+        task_id=upload.task_id,
     )
 
 
@@ -463,6 +465,7 @@ def _map_to_upload(raw: Any) -> UploadSession | None:
         expires_at=raw.expires_at,
         targets=tuple(raw.targets or ()),
         all_stores_must_succeed=raw.must_succeed is not False,
+        task_id=raw.task_id,
     )
 
 

@@ -100,6 +100,8 @@ class UploadSession:
     # and whether a failure in any of them rolls back the others (``all_stores_must_succeed``).
     targets: tuple[str, ...] = ()
     all_stores_must_succeed: bool = True
+    # The import's task: the copies to ``targets`` are planned as its batch, so the task settles with them.
+    task_id: str | None = None
 
     @classmethod
     def new(

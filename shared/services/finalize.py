@@ -159,7 +159,7 @@ class UploadFinalizer:
                 image.activate(_image_data(result), where)
                 if self.replicator is not None:
                     self.replicator.plan_on_activation(
-                        image, session.targets, session.id, session.all_stores_must_succeed
+                        image, session.targets, session.task_id or session.id, session.all_stores_must_succeed
                     )
             image.touch()
             try:

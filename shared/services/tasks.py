@@ -103,7 +103,11 @@ def record_task_outcome(tasks: TaskService, images: ImageRepository, job: dict[s
     if image is None or image.is_deleted():
         tasks.fail(task_id, "The image was deleted before the import finished.", request_id)
     elif image.status is ImageStatus.ACTIVE and outcome in ("active", "duplicate"):
-        tasks.succeed(task_id, {"image_id": image_id}, request_id)
+        if any(loc.batch == task_id for loc in image.locations):
+            # an import to more stores: the task settles with its copies (store_sync), as Glance's does
+            settle_copy_task(tasks, images, image_id, task_id, request_id)
+        else:
+            tasks.succeed(task_id, {"image_id": image_id}, request_id)
     elif outcome in ("refused", "over_quota"):
         reason = image.extra_properties.get(UPLOAD_ERROR_PROPERTY, "the image data was refused")
         tasks.fail(task_id, f"Import failed: {reason}", request_id)

@@ -348,3 +348,43 @@ def test_copy_to_a_broken_store__is_retried_then_recorded_failed_and_sent_to_the
     assert http.request("POST", f"/v2/images/{image_id}/import", json=again).status_code == 202
     done = _wait(http, image_id, lambda i: _stores_of(i) == ["s3", "file2"])
     assert done["os_glance_failed_import"] == ""
+
+
+def _import_task(http: GlanceHttp, image_id: str) -> dict[str, Any]:
+    tasks = http.request("GET", f"/v2/images/{image_id}/tasks", persona=A_MEMBER).json()["tasks"]
+    assert len(tasks) == 1
+    task: dict[str, Any] = tasks[0]
+    return task
+
+
+def test_glance_direct_to_more_stores__its_task_settles_with_the_copies(
+    http: GlanceHttp, stack: DevStack, tag: str
+) -> None:
+    def staged_import(stores: list[str]) -> str:
+        body = {"name": f"st-{tag}", "disk_format": "raw", "container_format": "bare", "tags": [tag]}
+        image_id = str(http.create(A_MEMBER, **body)["id"])
+        headers = {"Content-Type": "application/octet-stream"}
+        staged = http.request("PUT", f"/v2/images/{image_id}/stage", persona=A_MEMBER, headers=headers, data=PAYLOAD)
+        assert staged.status_code == 204
+        request = {"method": {"name": "glance-direct"}, "stores": stores}
+        assert http.request("POST", f"/v2/images/{image_id}/import", persona=A_MEMBER, json=request).status_code == 202
+        return image_id
+
+    copied = staged_import(["file1"])
+    data_dir = _data_dir(stack, "file2")
+    parked = data_dir.with_name(data_dir.name + "-parked-task")
+    data_dir.rename(parked)
+    data_dir.write_bytes(b"not a folder")
+    try:
+        broken = staged_import(["file2"])
+        failed = _wait(http, broken, lambda i: _import_task(http, broken)["status"] == "failure")
+    finally:
+        data_dir.unlink()
+        parked.rename(data_dir)
+    done = _wait(http, copied, lambda i: _import_task(http, copied)["status"] == "success")
+
+    assert _stores_of(done) == ["s3", "file1"]
+    assert _import_task(http, copied)["result"] == {"image_id": copied, "stores": ["file1"]}
+    assert failed["status"] == "active" and _stores_of(failed) == ["s3"]
+    assert failed["os_glance_failed_import"] == "file2"
+    assert _import_task(http, broken)["message"] == "Copying the image failed for stores: file2"

@@ -454,6 +454,7 @@ class ImageDataController:
         # A legacy POST /v2/tasks import passes its own task; every other import records a new one.
         task = task_id or self._import_task(ctx, image.id, body, stores)
         job["task_id"] = task
+        image.upload.task_id = task
         image.touch()
         try:
             saved = self.repo.save(image)
