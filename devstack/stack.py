@@ -38,6 +38,8 @@ DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".devstack"
 STATE_FILE = "devstack.json"
 API_APP_FACTORY = "functions.api.app:create_app"
 FAKE_CREDENTIALS = "testing"
+# Idle keep-alive of the local API (API Gateway keeps client connections for minutes).
+KEEP_ALIVE_S = 120
 
 AppFactory = Callable[[Settings], Any]
 _T = TypeVar("_T")
@@ -236,8 +238,15 @@ class DevStack:
         # Binding here, not in uvicorn, turns "port in use" into an exception in this thread (uvicorn would
         # call sys.exit in its own thread) and gives the real port when 0 is asked.
         sock = _bind(self._api_port, "--port")
+        # Keep idle connections longer than clients pool them between calls (uvicorn's 5 s default closes a pooled
+        # connection just as a client reuses it: "Remote end closed connection without response").
         config = uvicorn.Config(
-            app, host=HOST, port=sock.getsockname()[1], log_level="warning", timeout_graceful_shutdown=5
+            app,
+            host=HOST,
+            port=sock.getsockname()[1],
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="devstack-api", daemon=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from devstack.stack import KEEP_ALIVE_S
+
 
 @contextmanager
 def serve(app: Any, start_timeout_s: float = 15) -> Iterator[str]:
@@ -18,7 +20,8 @@ def serve(app: Any, start_timeout_s: float = 15) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
