@@ -14,7 +14,7 @@ refused, timeouts, 5xx), everything else is final for the operation that raised 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -130,3 +130,21 @@ class StoreDriver(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections."""
+
+
+def key_from_secret(
+    store_id: str, default_user: str, arn: str, secrets: SecretReader | None
+) -> Callable[[], tuple[str, str]]:
+    """A reader of (user, key) from the Secrets Manager secret ``arn``: its ``key`` field, and ``user`` when it
+    has one. Nothing is read until the reader is called (the driver's first connection)."""
+    if secrets is None:
+        raise StoreConfigError(f"store {store_id}: secret_arn is set but no secret reader was given")
+    read = secrets
+
+    def from_secret() -> tuple[str, str]:
+        fields = read(arn)
+        if not fields.get("key"):
+            raise StoreConfigError(f"store {store_id}: the secret has no 'key' field")
+        return fields.get("user") or default_user, fields["key"]
+
+    return from_secret

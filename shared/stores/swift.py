@@ -42,6 +42,7 @@ from shared.stores.base import (
     StoreRead,
     StoreSizeMismatchError,
     StoreUnavailableError,
+    key_from_secret,
 )
 from shared.stores.config import MiB, SwiftStoreConfig
 
@@ -242,17 +243,7 @@ class SwiftStore(StoreDriver):
             return cls(store_id, config, config.key.get_secret_value())
         if config.secret_arn is None:
             raise StoreConfigError(f"store {store_id}: no Swift key (set key, or secret_arn with a 'key' field)")
-        if secrets is None:
-            raise StoreConfigError(f"store {store_id}: secret_arn is set but no secret reader was given")
-        arn, read = config.secret_arn, secrets
-
-        def from_secret() -> tuple[str, str]:
-            fields = read(arn)
-            if not fields.get("key"):
-                raise StoreConfigError(f"store {store_id}: the secret has no 'key' field")
-            return fields.get("user") or config.user, fields["key"]
-
-        return cls(store_id, config, from_secret)
+        return cls(store_id, config, key_from_secret(store_id, config.user, config.secret_arn, secrets))
 
     # -- connections ----------------------------------------------------------------------------
 
