@@ -377,11 +377,13 @@ def test_glance_direct_to_more_stores__its_task_settles_with_the_copies(
     data_dir.write_bytes(b"not a folder")
     try:
         broken = staged_import(["file2"])
-        failed = _wait(http, broken, lambda i: _import_task(http, broken)["status"] == "failure")
+        _wait(http, broken, lambda i: _import_task(http, broken)["status"] == "failure")
     finally:
         data_dir.unlink()
         parked.rename(data_dir)
-    done = _wait(http, copied, lambda i: _import_task(http, copied)["status"] == "success")
+    _wait(http, copied, lambda i: _import_task(http, copied)["status"] == "success")
+    # read after the tasks settled (a task settles after the image change it reports)
+    done, failed = http.show(copied).json(), http.show(broken).json()
 
     assert _stores_of(done) == ["s3", "file1"]
     assert _import_task(http, copied)["result"] == {"image_id": copied, "stores": ["file1"]}
