@@ -213,8 +213,7 @@ class StoreSync:
     def _failed(self, image_id: str, store: str, batch: object, reason: str, attempt: int) -> NoReturn:
         if attempt < self.settings.store_sync_max_attempts:
             self._update(image_id, lambda image: _note_error(image, store, batch, reason))
-            base, cap = self.settings.store_sync_backoff_base_seconds, self.settings.store_sync_backoff_max_seconds
-            raise RetryLaterError(reason, min(cap, base * 2 ** (attempt - 1)))
+            raise RetryLaterError(reason, self._backoff(attempt))
         undone: list[Location] = []
 
         def give_up(image: Image) -> SyncOutcome | None:
@@ -238,12 +237,16 @@ class StoreSync:
         except Exception as exc:
             reason = _reason(exc)
             if attempt < self.settings.store_sync_max_attempts:
-                base, cap = self.settings.store_sync_backoff_base_seconds, self.settings.store_sync_backoff_max_seconds
-                raise RetryLaterError(reason, min(cap, base * 2 ** (attempt - 1))) from exc
+                raise RetryLaterError(reason, self._backoff(attempt)) from exc
             raise JobFailedError(f"delete of {url} from {store} failed after {attempt} attempts: {reason}") from exc
         # A deleted image's tombstone lists what is still to delete; forget this one.
         self._update(image_id, lambda image: _forget_deleted(image, store, url))
         return outcome
+
+    def _backoff(self, attempt: int) -> int:
+        """Seconds before delivery ``attempt`` + 1: doubling from the base, capped."""
+        s = self.settings
+        return min(s.store_sync_backoff_max_seconds, s.store_sync_backoff_base_seconds << (attempt - 1))
 
     def _delete_quietly(self, image_id: str, store: str, url: str) -> None:
         """Delete bytes no image refers to; if the store refuses now, a delete job retries it."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -102,6 +102,12 @@ class SwiftStoreConfig(_StoreBase):
         if not value.startswith(("http://", "https://")):
             raise ValueError("auth_url must be an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _keystone_needs_a_project(self) -> SwiftStoreConfig:
+        if self.auth_version == "3" and not self.project_name:
+            raise ValueError("auth_version 3 (Keystone) needs project_name")
+        return self
 
 
 class FileStoreConfig(_StoreBase):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shared.stores.config import S3StoreConfig, StoreConfig
 
 if TYPE_CHECKING:
+    from shared.config import Settings
     from shared.stores.base import StoreDriver
 
 # store type -> "module:Class"; the class is imported when a store of that type is first used, so a function
@@ -60,11 +61,8 @@ class StoreSet:
     _drivers: dict[str, StoreDriver] = field(default_factory=dict)
 
     @classmethod
-    def for_settings(cls, settings: object, secrets: SecretReader | None = None) -> StoreSet:
-        """The stores ``settings`` configure (a ``shared.config.Settings``)."""
-        from shared.config import Settings
-
-        assert isinstance(settings, Settings)
+    def for_settings(cls, settings: Settings, secrets: SecretReader | None = None) -> StoreSet:
+        """The stores ``settings`` configure."""
         primary = S3StoreConfig(
             bucket=settings.image_bucket,
             endpoint_url=settings.aws_endpoint_url,

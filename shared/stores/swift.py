@@ -237,8 +237,6 @@ class SwiftStore(StoreDriver):
         of ``secret_arn``'s JSON, read when the first connection is made."""
         if not isinstance(config, SwiftStoreConfig):
             raise StoreConfigError(f"store {store_id}: a swift store needs a swift configuration")
-        if config.auth_version == "3" and not config.project_name:
-            raise StoreConfigError(f"store {store_id}: Keystone v3 needs project_name")
         if config.key is not None:
             return cls(store_id, config, config.key.get_secret_value())
         if config.secret_arn is None:

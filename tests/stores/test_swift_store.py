@@ -463,11 +463,9 @@ def test_keystone_v3__connection_uses_a_keystone_session_with_project_domains_re
     assert session.auth.auth_url == "https://keystone.example/v3"
 
 
-def test_keystone_v3__without_project__refuses() -> None:
-    cfg = config_of({"auth_url": "https://k.example/v3", "user": "glance", "key": "pw"})
-
-    with pytest.raises(StoreConfigError):
-        SwiftStore.from_config(STORE_ID, cfg, None)
+def test_keystone_v3__without_project__is_refused_by_the_configuration() -> None:
+    with pytest.raises(ValueError, match="needs project_name"):
+        config_of({"auth_url": "https://k.example/v3", "user": "glance", "key": "pw"})
 
 
 def test_import__does_not_load_swiftclient() -> None:

@@ -222,3 +222,11 @@ def test_build_store__makes_no_client_until_used() -> None:
 
     assert store._client is None  # type: ignore[attr-defined]
     store.close()
+
+
+def test_swift_keystone_v3__needs_a_project_name_at_configuration_time() -> None:
+    without_project = {key: value for key, value in SWIFT.items() if key != "project_name"}
+    with pytest.raises(ValueError, match="needs project_name"):
+        Settings(stores={"swift1": without_project})
+    tempauth = {**without_project, "auth_version": "1"}
+    assert "swift1" in Settings(stores={"swift1": tempauth}).store_configs
