@@ -24,7 +24,15 @@ def test_function_environment__is_read_back_by_settings_in_a_deployed_function(m
         stage="prod",
         image_bucket="prod-images",
         keystone_url="https://keystone.example.org/v3/",
-        stores={"swift1": {"type": "swift", "auth_url": "https://k/v3", "user": "glance", "container": "g"}},
+        stores={
+            "swift1": {
+                "type": "swift",
+                "auth_url": "https://k/v3",
+                "user": "glance",
+                "project_name": "p",
+                "container": "g",
+            }
+        },
         replicate_to=("swift1",),
         store_sync_max_attempts=3,
         quotas={"image_member_quota": 5},
@@ -66,7 +74,8 @@ def test_function_environment__is_read_back_by_settings_in_a_deployed_function(m
         ({"domain_name": "images.example.org"}, "go together"),
         ({"stores": {"c": {"type": "ceph", "endpoint_url": "https://r", "bucket": "b", "secret_access_key": "x"}}},
          "Secrets Manager"),
-        ({"stores": {"s": {"type": "swift", "auth_url": "https://k/v3", "user": "u", "key": "k", "container": "c"}}},
+        ({"stores": {"s": {"type": "swift", "auth_url": "https://k/v3", "user": "u", "project_name": "p", "key": "k",
+                           "container": "c"}}},
          "Secrets Manager"),
         ({"stores": {"f": {"type": "file", "data_dir": "/mnt/images"}}}, "EFS"),
         ({"replicate_to": ["nowhere"]}, "unknown stores"),

@@ -612,9 +612,11 @@ class ImageDataController:
             # as for the primary bucket: the client follows with its Range header, which S3 honours
             return Download(image, redirect=presign(url, self.settings.presign_ttl_seconds))
         try:
-            total = driver.get_size(url)
-            offset, length = _offset_length(byte_range, total)
-            read = driver.get(url, offset, length)
+            if byte_range is None:
+                read = driver.get(url)  # one request; only a range needs the size first
+            else:
+                offset, length = _offset_length(byte_range, driver.get_size(url))
+                read = driver.get(url, offset, length)
         except StoreRangeError:
             raise InvalidRangeError(detail=byte_range or "") from None
         except StoreNotFoundError:
@@ -640,10 +642,8 @@ def _import_method(body: Any) -> str:
     return name
 
 
-def _offset_length(byte_range: str | None, total: int) -> tuple[int, int | None]:
+def _offset_length(byte_range: str, total: int) -> tuple[int, int]:
     """An HTTP byte range (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) as offset and length within ``total``."""
-    if byte_range is None:
-        return 0, None
     match = _RANGE.match(byte_range)
     assert match is not None
     first, last = match.group(1), match.group(2)
