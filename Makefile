@@ -1,26 +1,55 @@
 # Serverless Glance: the two commands are `make run` and `make test`.
-PYTHON ?= python3
+
+# The project's interpreter, the one its Lambda functions run on (pyproject requires-python; infra/packaging.py and
+# infra/stacks/function.py name the same version). PYTHON=/path/to/python3.13 overrides the search below.
+PY_VERSION := 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+# True only in a Python $(PY_VERSION) interpreter; prints its real path (a pyenv shim resolves to the interpreter).
+PY_PROBE := import sys; assert sys.version_info[:2] == tuple(map(int, "$(PY_VERSION)".split("."))); print(sys.executable)
+ifeq ($(origin PYTHON),undefined)
+# python3.13 on PATH (a pyenv shim counts only if it runs: shims of a version pyenv has not selected fail), then
+# pyenv's own 3.13.x builds, newest first.
+PYTHON := $(shell for py in python$(PY_VERSION) $$(ls -d $(PYENV_ROOT)/versions/$(PY_VERSION).*/bin/python$(PY_VERSION) 2>/dev/null | sort -rV); do \
+	"$$py" -c '$(PY_PROBE)' 2>/dev/null && break; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Named by version: a .venv built by another Python (an older checkout's) has no such stamp and is rebuilt.
+STAMP := $(VENV)/.installed-py$(PY_VERSION)-stamp
 MINISTACK_VENV := .venv-ministack
-MINISTACK_STAMP := $(MINISTACK_VENV)/.installed-stamp
+MINISTACK_STAMP := $(MINISTACK_VENV)/.installed-py$(PY_VERSION)-stamp
+
+# `$(call venv_for,DIR)`: fail clearly without Python $(PY_VERSION); remove DIR if another interpreter made it.
+define venv_for
+	@test -n "$(PYTHON)" || { \
+	  echo "error: Python $(PY_VERSION) not found. The project and its Lambda functions run on Python $(PY_VERSION);" >&2; \
+	  echo "  looked for python$(PY_VERSION) on PATH and in $(PYENV_ROOT)/versions/$(PY_VERSION).*/bin." >&2; \
+	  echo "  Install it (pyenv install $(PY_VERSION), or your distribution's python$(PY_VERSION) and python$(PY_VERSION)-venv)" >&2; \
+	  echo "  or name one: make PYTHON=/path/to/python$(PY_VERSION) $(MAKECMDGOALS)" >&2; exit 1; }
+	@"$(PYTHON)" -c '$(PY_PROBE)' >/dev/null 2>&1 || { \
+	  echo "error: PYTHON=$(PYTHON) is not a working Python $(PY_VERSION) ($$("$(PYTHON)" -V 2>&1))" >&2; exit 1; }
+	@if [ -e $(1) ] && ! $(1)/bin/python -c '$(PY_PROBE)' >/dev/null 2>&1; then \
+	  echo "$(1) was made by another Python ($$($(1)/bin/python -V 2>&1 || echo 'interpreter gone')): recreating it with $(PYTHON)"; \
+	  rm -rf $(1); fi
+	"$(PYTHON)" -m venv $(1)
+endef
 # jsii prints an end-of-life banner for old Node versions unless this names the running Node major.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 20)
 
 .PHONY: install backends ministack e2e run test unit integration api lint typecheck format bench synth clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(call venv_for,$(VENV))
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# MiniStack for tests/e2e, in its own virtualenv (it pins an older botocore than ours); ~10 s the first time.
+# MiniStack for tests/e2e, in its own virtualenv (it pins an older botocore than ours); ~10 s the first time. It runs
+# the Lambda handlers with this venv's interpreter, so it is Python $(PY_VERSION) too: the e2e runs them on the deployed runtime.
 $(MINISTACK_STAMP): localstack/requirements-ministack.txt
-	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(call venv_for,$(MINISTACK_VENV))
 	$(MINISTACK_VENV)/bin/pip install --quiet -r localstack/requirements-ministack.txt
 	touch $(MINISTACK_STAMP)
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import uvicorn
 from moto.server import ThreadedMotoServer
@@ -42,7 +42,6 @@ FAKE_CREDENTIALS = "testing"
 KEEP_ALIVE_S = 120
 
 AppFactory = Callable[[Settings], Any]
-_T = TypeVar("_T")
 
 
 class DevStackError(RuntimeError):
@@ -319,7 +318,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _require(value: _T | None, name: str) -> _T:
+def _require[T](value: T | None, name: str) -> T:
     if value is None:
         raise DevStackError(f"DevStack.{name} is only known after start()")
     return value

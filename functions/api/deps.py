@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -63,10 +63,7 @@ async def get_patch_body(request: Request) -> Any:
 PatchBody = Annotated[Any, Depends(get_patch_body)]
 
 
-T = TypeVar("T")
-
-
-def _per_app(request: Request, name: str, build: Callable[[], T]) -> T:
+def _per_app[T](request: Request, name: str, build: Callable[[], T]) -> T:
     """Controllers hold no per-request state: build each once per app, on first use."""
     controller: T | None = getattr(request.app.state, name, None)
     if controller is None:
