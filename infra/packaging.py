@@ -1,9 +1,11 @@
 """Lambda code built without Docker: the dependencies as a layer, the project's code as the function package.
 
-``pip install --platform manylinux2014_<arch> --only-binary=:all: --python-version 3.11 --target`` fetches the
-wheels the Lambda runtime can load, whatever the machine running ``cdk`` is; no build ever runs, so no compiler
-or container is needed. The dependencies are those of ``[project.dependencies]`` in pyproject.toml (never the dev
-extras), installed once per (requirements, architecture) into ``.build/lambda/`` and reused by later syntheses.
+``pip install --platform manylinux_2_34_<arch> --platform manylinux_2_28_<arch> --platform manylinux2014_<arch>
+--implementation cp --python-version 3.13 --only-binary=:all: --target`` fetches the wheels the Lambda runtime can
+load (cp313, built for the glibc 2.34 of the python3.13 runtime's Amazon Linux 2023 or an older one), whatever the
+machine running ``cdk`` is; no build ever runs, so no compiler or container is needed. The dependencies are those
+of ``[project.dependencies]`` in pyproject.toml (never the dev extras), installed once per (requirements,
+architecture) into ``.build/lambda/`` and reused by later syntheses.
 The function package holds ``functions/``, ``shared/`` and the operator's policy files under ``config/``.
 """
 
@@ -23,12 +25,15 @@ from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO_ROOT / ".build" / "lambda"
-# The runtime the code is tested on (pyproject: requires-python >=3.11,<3.12).
-PYTHON_VERSION = "3.11"
+# The runtime the code is tested on (pyproject: requires-python >=3.13,<3.14; infra/stacks/function.py RUNTIME).
+PYTHON_VERSION = "3.13"
 SOURCE_PACKAGES = ("functions", "shared")
 # Where the operator's policy files land inside the function package (Lambda's working directory is its root).
 CONFIG_DIR = "config"
-_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+# Wheel platforms the python3.13 runtime loads, newest first: Amazon Linux 2023 has glibc 2.34, and several
+# dependencies (cryptography among them) publish their newest aarch64 wheels only for manylinux_2_28 or later.
+_GLIBC_PLATFORMS = ("manylinux_2_34", "manylinux_2_28", "manylinux2014")
+_MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
 
 Architecture = Literal["arm64", "x86_64"]
 
@@ -49,6 +54,11 @@ def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> tupl
     """The functions' dependencies: ``[project.dependencies]``, without any extra."""
     with pyproject.open("rb") as handle:
         return tuple(tomllib.load(handle)["project"]["dependencies"])
+
+
+def wheel_platforms(architecture: Architecture) -> tuple[str, ...]:
+    """The ``--platform`` tags of the layer's wheels for ``architecture``, newest glibc first."""
+    return tuple(f"{glibc}_{_MACHINES[architecture]}" for glibc in _GLIBC_PLATFORMS)
 
 
 def build_package(
@@ -75,7 +85,8 @@ def build_package(
 
 
 def _dependency_layer(architecture: Architecture, requirements: tuple[str, ...], build_dir: Path) -> Path:
-    key = hashlib.sha256(json.dumps([architecture, PYTHON_VERSION, sorted(requirements)]).encode()).hexdigest()[:16]
+    platforms = wheel_platforms(architecture)
+    key = hashlib.sha256(json.dumps([platforms, PYTHON_VERSION, sorted(requirements)]).encode()).hexdigest()[:16]
     layer_dir = build_dir / f"layer-{architecture}-{key}"
     if (layer_dir / "python").is_dir():
         return layer_dir
@@ -92,8 +103,7 @@ def _dependency_layer(architecture: Architecture, requirements: tuple[str, ...],
         "--no-compile",
         "--target",
         str(staging / "python"),
-        "--platform",
-        _PLATFORMS[architecture],
+        *(option for platform in platforms for option in ("--platform", platform)),
         "--implementation",
         "cp",
         "--python-version",
