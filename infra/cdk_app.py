@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 from aws_cdk import App, Aws, Environment, Stack, Tags, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from infra.config import OperatorConfig, function_environment, load_config  # noqa: E402
+from infra.config import OperatorConfig, check_snapstart_region, function_environment, load_config  # noqa: E402
 from infra.packaging import CONFIG_DIR, DEFAULT_BUILD_DIR, build_package  # noqa: E402
 from infra.stacks.api import ApiStack  # noqa: E402
 from infra.stacks.function import FunctionCode  # noqa: E402
@@ -71,6 +71,7 @@ def add_deployment(app: App, config: OperatorConfig, *, build_dir: Path = DEFAUL
     """Every stack of one deployment, wired together; builds the Lambda code for ``config.architecture``."""
     # Set by the cdk CLI from the operator's profile; unset (environment-agnostic templates) under plain python.
     env = Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    check_snapstart_region(config, env.region)
     prefix = f"sglance-{config.stage}"
     settings = config.runtime_settings()
     policy_files = {

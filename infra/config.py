@@ -132,6 +132,10 @@ class OperatorConfig(_Strict):
     # -- functions -----------------------------------------------------------------------------------------------
     # arm64 (Graviton): about 20 % cheaper per GB-second, and every dependency ships aarch64 wheels.
     architecture: Literal["arm64", "x86_64"] = "arm64"
+    # Lambda SnapStart on the API function (published versions behind the alias API Gateway invokes): init runs
+    # once per published version, restores start from its snapshot. Off: the alias invokes plain versions that
+    # initialise at their first cold start (docs/operators.md, "SnapStart"). Refused where AWS does not offer it.
+    api_snapstart: bool = True
     api: LambdaSizing = LambdaSizing(memory_mb=1024, timeout_s=29)
     upload_complete: LambdaSizing = LambdaSizing(memory_mb=1769, timeout_s=150)
     import_worker: LambdaSizing = LambdaSizing(memory_mb=1769, timeout_s=150)
@@ -271,6 +275,24 @@ class _PlainSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+# Commercial Regions where the SnapStart page of the Lambda developer guide says SnapStart is not offered (it lists
+# every commercial Region but these): Asia Pacific (New Zealand) and Asia Pacific (Taipei).
+SNAPSTART_UNAVAILABLE_REGIONS = frozenset({"ap-southeast-6", "ap-east-2"})
+
+
+def check_snapstart_region(config: OperatorConfig, region: str | None) -> None:
+    """Refuse SnapStart in a Region that does not offer it (``region`` None: environment-agnostic, unchecked).
+
+    Raises:
+        ConfigError: ``api_snapstart`` is on and ``region`` is one without SnapStart.
+    """
+    if config.api_snapstart and region in SNAPSTART_UNAVAILABLE_REGIONS:
+        raise ConfigError(
+            f"api_snapstart: Lambda SnapStart is not available in {region}; deploy with -c api_snapstart=false "
+            "(the API function then starts without a snapshot; docs/operators.md)"
+        )
 
 
 def load_config(get_context: Callable[[str], Any], base_dir: Path) -> OperatorConfig:

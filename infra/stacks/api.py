@@ -1,5 +1,8 @@
 """The API stack: an HTTP API (API Gateway v2, HTTPS only) in front of the API Lambda (Mangum + FastAPI).
 
+API Gateway invokes the function's ``live`` alias, which every deployment moves to the version it publishes; with
+``api_snapstart`` (the default) those versions start from a SnapStart snapshot (docs/operators.md, "SnapStart").
+
 Access logs go to their own log group as JSON; the default stage throttles every route; with a custom domain the
 execute-api endpoint is switched off, so clients reach the service only through the domain's TLS 1.2 policy.
 Keystone tokens are validated inside the function (docs/api.md says why not with an authorizer).
@@ -17,10 +20,12 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.stacks import access
-from infra.stacks.function import RETENTION, GlanceFunction, stack_code
+from infra.stacks.function import RETENTION, GlanceFunction, Publication, stack_code
 from infra.stacks.props import ServiceProps
 
 API_HANDLER = "functions.api.handler.handler"
+# The alias API Gateway invokes: always the version the last deployment published.
+API_ALIAS = "live"
 # What one access log line holds ($context variables of HTTP APIs).
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
@@ -65,10 +70,12 @@ class ApiStack(Stack):
             function_name=f"sglance-{config.stage}-api",
             handler=API_HANDLER,
             description="Serverless Glance: the Image API v2 (FastAPI behind Mangum)",
-            package=stack_code(self, code),
+            package=stack_code(self, code, environment),
             sizing=config.api,
-            environment=environment,
+            publication=Publication(alias=API_ALIAS, snapstart=config.api_snapstart),
         )
+        alias = self.api.alias
+        assert alias is not None
         role = self.api.role
         access.grant_table(role, stateful.resources.table_name)
         access.grant_image_objects(role, stateful.resources.image_bucket, access.API_OBJECT_ACTIONS)
@@ -83,7 +90,7 @@ class ApiStack(Stack):
             "HttpApi",
             api_name=f"sglance-{config.stage}",
             description="OpenStack Image API v2",
-            default_integration=integrations.HttpLambdaIntegration("Lambda", self.api.function),
+            default_integration=integrations.HttpLambdaIntegration("Lambda", alias),
             create_default_stage=False,
             disable_execute_api_endpoint=config.domain_name is not None,
         )
@@ -124,6 +131,7 @@ class ApiStack(Stack):
         endpoint = f"https://{config.domain_name}" if config.domain_name else self.http_api.api_endpoint
         CfnOutput(self, "Endpoint", value=endpoint, description="Image API endpoint (the Keystone catalog's image URL)")
         CfnOutput(self, "HttpApiId", value=self.http_api.api_id)
+        CfnOutput(self, "ApiFunctionAlias", value=alias.function_arn, description="What API Gateway invokes")
         Validations.of(self.http_api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG4",

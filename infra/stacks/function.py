@@ -2,6 +2,11 @@
 
 Every function gets a role of its own that starts empty: only its log group, X-Ray (which CDK adds for active
 tracing) and what the stack grants it afterwards. No managed policy, so nothing is granted that no one reviewed.
+
+A function invoked synchronously (the API) can be published: every deployment that changes it publishes a version
+(``current_version``; the previous one is deleted once the alias moves) and an alias points at the newest, so
+callers invoke the alias. With SnapStart, Lambda initialises each published version once and starts new execution
+environments from its snapshot (the hooks in ``shared/snapstart.py`` refresh what must not be shared).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from constructs import Construct
 
 from infra.config import LambdaSizing
 
-# The interpreter every test runs on (pyproject: requires-python >=3.11,<3.12); the layer's wheels are for it.
-RUNTIME = lambda_.Runtime.PYTHON_3_11
+# The interpreter every test runs on (pyproject: requires-python >=3.13,<3.14); the layer's wheels are for it
+# (infra/packaging.py). Lambda supports python3.13 to 2029 and offers SnapStart on it (Python 3.12 and newer).
+RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 _LOG_LEVELS = {
     "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
@@ -40,12 +46,21 @@ class FunctionCode:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """How a synchronously invoked function is published: versions behind ``alias``, with SnapStart or not."""
+
+    alias: str
+    snapstart: bool
+
+
+@dataclass(frozen=True)
 class StackCode:
-    """The code and dependency layer one stack's functions share."""
+    """The code, dependency layer and environment one stack's functions share."""
 
     code: lambda_.Code
     layer: lambda_.ILayerVersion
     options: FunctionCode
+    environment: Mapping[str, str]
 
 
 class GlanceFunction(Construct):
@@ -54,6 +69,8 @@ class GlanceFunction(Construct):
     function: lambda_.Function
     role: iam.Role
     log_group: logs.LogGroup
+    # The alias callers invoke (published functions only).
+    alias: lambda_.Alias | None
 
     def __init__(
         self,
@@ -65,9 +82,11 @@ class GlanceFunction(Construct):
         description: str,
         package: StackCode,
         sizing: LambdaSizing,
-        environment: Mapping[str, str],
+        publication: Publication | None = None,
     ) -> None:
+        """``publication``: publish versions behind an alias (with SnapStart or not); None: invoked unqualified."""
         super().__init__(scope, construct_id)
+        snapstart = publication is not None and publication.snapstart
         code, layer, options = package.code, package.layer, package.options
         self.log_group = logs.LogGroup(
             self,
@@ -106,8 +125,16 @@ class GlanceFunction(Construct):
             application_log_level_v2=_LOG_LEVELS[options.log_level],
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
-            environment=dict(environment),
+            environment=dict(package.environment),
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
+            # Only the newest version stays: with SnapStart every kept version's snapshot is billed while cached.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
         )
+        self.alias = None
+        if publication is not None:
+            self.alias = lambda_.Alias(
+                self, "Alias", alias_name=publication.alias, version=self.function.current_version
+            )
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
@@ -122,15 +149,15 @@ class GlanceFunction(Construct):
             Acknowledgment(
                 id="AwsSolutions-L1",
                 reason=(
-                    "Python 3.11 is the interpreter the code is developed and tested on (pyproject requires "
-                    ">=3.11,<3.12) and the one the dependency layer's wheels are built for; the runtime moves with "
-                    "the project, not ahead of its tests."
+                    "Python 3.13 is the interpreter the code is developed and tested on (pyproject requires "
+                    ">=3.13,<3.14) and the one the dependency layer's wheels are built for (supported by Lambda to "
+                    "2029, with SnapStart); the runtime moves with the project, not ahead of its tests."
                 ),
             )
         )
 
 
-def stack_code(scope: Construct, options: FunctionCode) -> StackCode:
+def stack_code(scope: Construct, options: FunctionCode, environment: Mapping[str, str]) -> StackCode:
     """The function code asset and the layer holding every runtime dependency, for the functions' architecture."""
     layer = lambda_.LayerVersion(
         scope,
@@ -140,7 +167,9 @@ def stack_code(scope: Construct, options: FunctionCode) -> StackCode:
         compatible_architectures=[ARCHITECTURES[options.architecture]],
         description="Serverless Glance runtime dependencies (pyproject [project.dependencies])",
     )
-    return StackCode(code=lambda_.Code.from_asset(options.code_dir), layer=layer, options=options)
+    return StackCode(
+        code=lambda_.Code.from_asset(options.code_dir), layer=layer, options=options, environment=environment
+    )
 
 
 RETENTION = {

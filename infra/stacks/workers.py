@@ -63,8 +63,7 @@ class WorkersStack(Stack):
         self.add_stack_dependency(stateful)
         self._config = config
         self._code = code
-        self._environment = environment
-        self._package = stack_code(self, code)
+        self._package = stack_code(self, code, environment)
         self._alarm_topic = (
             sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn) if config.alarm_topic_arn else None
         )
@@ -127,7 +126,6 @@ class WorkersStack(Stack):
             description=f"Serverless Glance: {what}",
             package=self._package,
             sizing=sizing,
-            environment=self._environment,
         )
         function.function.add_event_source(
             event_sources.SqsEventSource(queue.queue, batch_size=BATCH_SIZE, report_batch_item_failures=True)

@@ -119,7 +119,7 @@ def test_function__runs_the_handler_traced_with_json_logs_on_the_configured_arch
         {
             "FunctionName": function_name,
             "Handler": f"functions.{name}.handler.handler",
-            "Runtime": "python3.11",
+            "Runtime": "python3.13",
             "Architectures": ["arm64"],
             "MemorySize": sizing.memory_mb,
             "Timeout": sizing.timeout_s,
