@@ -157,6 +157,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     settings = settings or get_settings()
     app = FastAPI(title="Serverless Glance", version="2.5", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.container = Container(settings, overrides or {})
+    # What deps.py builds from the container, once per app (renew_state drops it with the container).
+    app.state.controllers = {}
     app.state.schemas = all_schemas(settings)
     app.add_exception_handler(GlanceError, _on_glance_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -166,3 +168,12 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def renew_state(app: FastAPI) -> None:
+    """A new container and no controllers built from the old one: nothing made before (SDK clients and their
+    connections, the Keystone session, tokens and caches) is used again. The API function calls it after a SnapStart
+    restore, so that environments restored from one snapshot share none of it."""
+    old: Container = app.state.container
+    app.state.container = Container(old.settings, old.overrides)
+    app.state.controllers = {}

@@ -64,11 +64,12 @@ PatchBody = Annotated[Any, Depends(get_patch_body)]
 
 
 def _per_app[T](request: Request, name: str, build: Callable[[], T]) -> T:
-    """Controllers hold no per-request state: build each once per app, on first use."""
-    controller: T | None = getattr(request.app.state, name, None)
+    """Controllers hold no per-request state: build each once per app (and container), on first use."""
+    controllers: dict[str, Any] = request.app.state.controllers
+    controller: T | None = controllers.get(name)
     if controller is None:
         controller = build()
-        setattr(request.app.state, name, controller)
+        controllers[name] = controller
     return controller
 
 
