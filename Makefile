@@ -57,6 +57,8 @@ ministack: $(MINISTACK_STAMP)
 
 # The real Ceph RADOS Gateway that tests/integration/test_presigned_scope_rgw.py starts: apt-installs it on
 # the first run (needs root or password-less sudo), a no-op afterwards. SGLANCE_SKIP_RGW=1 skips both.
+# Debian's rados/rbd bindings are built for its own Python (3.11 on Debian 12): the RBD store's tests run there, in a
+# child pytest (tests/support/rbd.py), from .venv-rbd, which rbd-python.sh makes (~1 min the first time).
 # The real Keystone of the `keystone` fixture: its own virtualenv (~/.cache/sglance/keystone-venv) and Debian's
 # memcached, ~25 s the first time, a no-op afterwards. SGLANCE_SKIP_KEYSTONE=1 skips both.
 # The real Swift of the `swift` fixture (tests/support/swift.py): apt-installs Debian's Swift servers, swiftclient and
@@ -64,6 +66,7 @@ ministack: $(MINISTACK_STAMP)
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
+	bash tests/backends/ceph/rbd-python.sh >/dev/null
 endif
 ifneq ($(SGLANCE_SKIP_KEYSTONE),1)
 	bash tests/backends/keystone/install.sh
@@ -110,4 +113,4 @@ synth: install
 	$(BIN)/python infra/cdk_app.py
 
 clean:
-	rm -rf $(VENV) $(MINISTACK_VENV) .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
+	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
