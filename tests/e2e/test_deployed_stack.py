@@ -205,3 +205,29 @@ def test_deployed_role__allows_only_what_its_function_needs(
         iam.close()
 
     assert (result["EvalDecision"] == "allowed") is allowed, result
+
+
+def test_api__is_served_by_the_alias_of_a_published_snapstart_version_on_python313(deployed: DeployedStack) -> None:
+    # a request first, so the version behind the alias has served one after its hooks ran
+    assert deployed.api().get(deployed.url("/versions")).status_code == 200
+    lambda_client: Any = deployed.emulator.client("lambda")
+    logs: Any = deployed.emulator.client("logs")
+    try:
+        alias = lambda_client.get_alias(FunctionName="sglance-e2e-api", Name="live")
+        version = lambda_client.get_function_configuration(
+            FunctionName="sglance-e2e-api", Qualifier=alias["FunctionVersion"]
+        )
+        # the environment ran the after-restore hook (shared/snapstart.py) before serving
+        restored = logs.filter_log_events(
+            logGroupName="/aws/lambda/sglance-e2e-api", filterPattern='"restored from a SnapStart snapshot"'
+        )["events"]
+    finally:
+        lambda_client.close()
+        logs.close()
+
+    assert deployed.outputs.output("ApiFunctionAlias") == alias["AliasArn"]
+    assert alias["FunctionVersion"] != "$LATEST"
+    assert version["Runtime"] == "python3.13"
+    assert version["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    assert version["State"] == "Active"
+    assert restored, "no after-restore hook ran in the API function"

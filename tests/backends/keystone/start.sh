@@ -95,7 +95,7 @@ CREDENTIAL=$!
 "${KM[@]}" db_sync >"$RUN/log/db_sync.out" 2>&1 || die "keystone-manage db_sync failed"
 $PY -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); assert c.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"' \
   "$RUN/keystone.db" || die "could not switch the database to WAL"
-"${KM[@]}" bootstrap --bootstrap-username admin --bootstrap-password "$ADMIN_PASSWORD" \
+"${KM[@]}" bootstrap --bootstrap-username admin --bootstrap-password="$ADMIN_PASSWORD" \
   --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
   --bootstrap-region-id "$REGION" --bootstrap-public-url "$URL" --bootstrap-internal-url "$URL" \
   --bootstrap-admin-url "$URL" >"$RUN/log/bootstrap.out" 2>&1 || die "keystone-manage bootstrap failed"
