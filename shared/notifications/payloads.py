@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.image import Image, ImageStatus, LocationStatus, Visibility
+from shared.domain.image import Image, Visibility
+from shared.domain.location import LocationStatus
 from shared.domain.member import Member
+from shared.domain.status import ImageStatus
 
 if TYPE_CHECKING:
     from shared.domain.task import Task

@@ -19,8 +19,9 @@ import pytest
 from shared.config import get_settings
 from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, NotFoundError
-from shared.domain.image import Image, ImageStatus, Visibility
+from shared.domain.image import Image, Visibility
 from shared.domain.member import Member, MemberStatus
+from shared.domain.status import ImageStatus
 from shared.policy import ImagePolicy, PolicyEnforcer, PolicyFileError, UnknownRuleError
 from shared.policy import property_protections as pp
 from shared.policy.property_protections import PropertyProtectionError, PropertyProtections
@@ -163,7 +164,7 @@ OWNER_WRITES: dict[str, Call] = {
     "modify_image": lambda p, i: p.modify_image(i),
     "delete_image": lambda p, i: p.modify_image(i, "delete the image"),
     "upload_image": lambda p, i: p.modify_image(i, "upload image data"),
-    "deactivate": lambda p, i: p.deactivate(i),
+    "deactivate": lambda p, i: p.modify_image(i, "deactivate the image"),
     "reactivate": lambda p, i: p.modify_image(i, "reactivate the image"),
     "add_member": lambda p, i: p.add_member(i),
     "delete_member": lambda p, i: p.delete_member(i),
