@@ -198,28 +198,3 @@ def protections_for(
         return NoPropertyProtections()
     enforcer = enforcer_for(policy_file) if rule_format == "policies" else None
     return PropertyProtections.from_file(protection_file, rule_format, enforcer)
-
-
-def get_property_protections() -> PropertyProtections:
-    """The protections Settings configure.
-
-    Raises:
-        PropertyProtectionError: the configured file is missing or malformed.
-    """
-    from shared.config import get_settings
-
-    s = get_settings()
-    return protections_for(s.property_protection_file, s.property_protection_rule_format, s.policy_file)
-
-
-def check(ctx: RequestContext, operation: Operation, key: str) -> bool:
-    """Whether ``ctx`` may ``operation`` ("create", "read", "update", "delete") the extra property ``key``.
-
-    Always True while property protections are off.
-    """
-    return get_property_protections().check(ctx, operation, key)
-
-
-def readable(ctx: RequestContext, properties: Mapping[str, str]) -> dict[str, str]:
-    """``properties`` without those ``ctx`` may not read (all of them while protections are off)."""
-    return get_property_protections().readable(ctx, properties)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.bootstrap import Container
 from shared.config import get_settings
 from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, NotFoundError
@@ -605,12 +606,14 @@ def fresh_settings() -> Iterator[None]:
 @pytest.mark.usefixtures("fresh_settings")
 def test_property_protections__off_by_default__allow_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SGLANCE_PROPERTY_PROTECTION_FILE", raising=False)
-    assert pp.check(roles_ctx(), "delete", "anything")
-    assert pp.readable(roles_ctx(), {"a": "1"}) == {"a": "1"}
+    protections = Container(get_settings()).protections
+    assert protections.check(roles_ctx(), "delete", "anything")
+    assert protections.readable(roles_ctx(), {"a": "1"}) == {"a": "1"}
 
 
 @pytest.mark.usefixtures("fresh_settings")
 def test_property_protections__from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SGLANCE_PROPERTY_PROTECTION_FILE", write(tmp_path, "protections.conf", ROLES_CONF))
-    assert pp.check(roles_ctx("member"), "create", "x_owner_a")
-    assert not pp.check(roles_ctx("member"), "create", "x_none_permitted_a")
+    protections = Container(get_settings()).protections
+    assert protections.check(roles_ctx("member"), "create", "x_owner_a")
+    assert not protections.check(roles_ctx("member"), "create", "x_none_permitted_a")

@@ -13,6 +13,13 @@ from shared.policy import ImagePolicy
 from shared.services.images import ImageService
 
 
+def writable_image(images: ImageService, policy: ImagePolicy, image_id: str) -> Image:
+    """The image whose data the caller wants to write (``upload_image``), loaded for a change."""
+    image = visible_image(images, policy, image_id)
+    policy.modify_image(image, "upload image data")
+    return image
+
+
 def visible_image(images: ImageService, policy: ImagePolicy, image_id: str) -> Image:
     """The image the caller asks for, loaded for a change; 404 for a malformed id or an image it may not see."""
     if not is_uuid(image_id):

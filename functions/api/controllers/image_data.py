@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from functions.api.controllers import visible_image
+from functions.api.controllers import visible_image, writable_image
 from shared.domain.context import RequestContext
 from shared.domain.image import Image
 from shared.domain.upload import UploadSession
@@ -40,10 +40,7 @@ class ImageDataController:
         self.downloads = downloads
 
     def _writable(self, ctx: RequestContext, image_id: str) -> Image:
-        policy = self.policies.for_context(ctx)
-        image = visible_image(self.images, policy, image_id)
-        policy.modify_image(image, "upload image data")
-        return image
+        return writable_image(self.images, self.policies.for_context(ctx), image_id)
 
     def check_body(self, content_type: str | None, content_length: int | None) -> None:
         """Refuse a body before reading it: wrong media type (415), larger than this tier takes (413)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from functions.api.controllers import visible_image
+from functions.api.controllers import writable_image
 from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError
 from shared.domain.image import Image
@@ -29,10 +29,7 @@ class UploadsController:
         self.uploads = uploads
 
     def _writable(self, ctx: RequestContext, image_id: str) -> Image:
-        policy = self.policies.for_context(ctx)
-        image = visible_image(self.images, policy, image_id)
-        policy.modify_image(image, "upload image data")
-        return image
+        return writable_image(self.images, self.policies.for_context(ctx), image_id)
 
     def open(self, ctx: RequestContext, image_id: str, body: Any, store_header: str | None = None) -> OpenedUpload:
         """``POST /v2/images/{id}/upload``: a session for ``size`` bytes and the requests that send them."""

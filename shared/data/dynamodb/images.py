@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from shared.data.base import CounterLimitError, CounterUpdate, ImageRepository
@@ -59,11 +59,8 @@ class DynamoImageRepository(ImageRepository):
     # -- hooks ------------------------------------------------------------------------------------
 
     def _get(self, image_id: str) -> Image | None:
-        try:
-            item = self._models.image.get(image_pk(image_id), IMAGE_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        return _to_image(item)
+        item = self._models.read(self._models.image, image_pk(image_id), IMAGE_SK)
+        return None if item is None else _to_image(item)
 
     def _add(self, image: Image, counters: Sequence[CounterUpdate]) -> Image:
         item = self._to_item(image, version=None)

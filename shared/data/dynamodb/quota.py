@@ -8,9 +8,6 @@ writes the counter updates in the image's transaction (``images.py``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from pynamodb.exceptions import DoesNotExist
 
 from shared.data.dynamodb.table import LIMITS_SK, USAGE_SK, TableModels, quota_pk
 from shared.domain.quota import LIMIT_NAMES
@@ -24,19 +21,13 @@ class DynamoQuotaLedger(QuotaLedger):
         super().__init__(defaults, max_locations)
         self.models = models
 
-    def _read(self, model: Any, project: str, sk: str) -> Any:
-        try:
-            return model.get(quota_pk(project), sk, consistent_read=True)
-        except DoesNotExist:
-            return None
-
     def _overrides(self, project: str) -> dict[str, int]:
-        item = self._read(self.models.limits, project, LIMITS_SK)
+        item = self.models.read(self.models.limits, quota_pk(project), LIMITS_SK)
         values = {} if item is None else {n: getattr(item, n) for n in LIMIT_NAMES}
         return {name: int(value) for name, value in values.items() if value is not None}
 
     def _counters(self, project: str) -> dict[str, int]:
-        item = self._read(self.models.usage, project, USAGE_SK)
+        item = self.models.read(self.models.usage, quota_pk(project), USAGE_SK)
         return {n: 0 if item is None or getattr(item, n) is None else int(getattr(item, n)) for n in LIMIT_NAMES}
 
     def _set_limits(self, project: str, sets: Mapping[str, int], removes: Sequence[str]) -> None:

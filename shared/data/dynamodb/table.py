@@ -30,6 +30,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -115,6 +116,13 @@ class TableModels:
 
     def _models(self) -> tuple[Any, ...]:
         return (self.image, self.entry, self.task, self.pointer, self.usage, self.limits)
+
+    def read(self, model: Any, pk: str, sk: str) -> Any:
+        """The item ``pk``/``sk`` of ``model`` (strongly consistent), or None."""
+        try:
+            return model.get(pk, sk, consistent_read=True)
+        except DoesNotExist:
+            return None
 
     def query_index(
         self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from shared.data.dynamodb.table import ALL_TASKS_SK, TASK_PREFIX, TASK_SK, TableModels, image_pk, task_pk
@@ -35,11 +35,8 @@ class DynamoTaskRepository(TaskRepository):
         self._models = models
 
     def _get(self, task_id: str) -> Task | None:
-        try:
-            item = self._models.task.get(task_pk(task_id), TASK_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        return _to_task(item)
+        item = self._models.read(self._models.task, task_pk(task_id), TASK_SK)
+        return None if item is None else _to_task(item)
 
     def _put(self, task: Task, new: bool) -> Task:
         stored = dataclasses.replace(task, version=task.version + 1, events=[])
