@@ -7,9 +7,11 @@ with ``import_job`` or ``store_sync_job``, which refuse a malformed message (it 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 COPY = "copy"
 DELETE = "delete"

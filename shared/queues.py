@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.jobs import Job
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.jobs import Job
 
 
 class WorkQueue:

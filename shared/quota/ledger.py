@@ -10,12 +10,11 @@ concurrent creates against a limit of 10 leave exactly 10 (docs/quotas.md).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.data.base import CounterUpdate
 from shared.domain.errors import InvalidInputError, LimitExceededError
-from shared.domain.image import Image
 from shared.domain.location import LocationStatus
 from shared.domain.quota import (
     LIMIT_NAMES,
@@ -28,6 +27,11 @@ from shared.domain.quota import (
     contribution,
     exceeded,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from shared.domain.image import Image
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,19 @@ out after the write.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.domain.context import RequestContext
 from shared.domain.errors import ConflictError, GlanceError, InvalidInputError
-from shared.domain.image import Image
 from shared.domain.location import LocationStatus
 from shared.domain.status import ImageStatus
-from shared.services.imports import ImportRequest, Imports
-from shared.services.replication import Replicator
-from shared.services.tasks import TaskService
-from shared.services.unit_of_work import ImageUnitOfWork
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.services.imports import ImportRequest, Imports
+    from shared.services.replication import Replicator
+    from shared.services.tasks import TaskService
+    from shared.services.unit_of_work import ImageUnitOfWork
 
 
 def check_copyable(image: Image) -> None:

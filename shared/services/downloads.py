@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
-from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError, InvalidRangeError, NotFoundError, StoreUnavailableError
-from shared.domain.image import Image
 from shared.domain.status import ImageStatus
-from shared.notifications.events import Events
 from shared.stores.base import StoreError, StoreNotFoundError, StoreRangeError
-from shared.stores.registry import StoreSet
 from shared.upload_bucket import RangeNotSatisfiableError, UploadBucket
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.notifications.events import Events
+    from shared.stores.registry import StoreSet
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")

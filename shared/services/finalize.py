@@ -9,24 +9,28 @@ changes nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
 from shared.domain.errors import ConcurrentUpdateError, NotFoundError
 from shared.domain.image import Image, ImageData, utcnow
 from shared.domain.location import Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadSession
-from shared.notifications.events import Events
 from shared.resources import ACTIVE_STATE, parse_image_object_key
 from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
-from shared.services.replication import Replicator
-from shared.services.unit_of_work import ImageUnitOfWork
 from shared.upload_bucket import ObjectMissingError, UploadBucket
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from shared.config import Settings
+    from shared.notifications.events import Events
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
 
 
 class Outcome(StrEnum):

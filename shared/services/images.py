@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidMarkerError, NotFoundError
-from shared.domain.image import Image
 from shared.domain.listing import ImageQuery, Page, can_see
-from shared.services.replication import Replicator
-from shared.services.unit_of_work import ImageUnitOfWork
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
 
 
 @dataclass

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
 from shared.domain.errors import GlanceError, NotFoundError
-from shared.domain.image import Image
 from shared.domain.location import Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
-from shared.domain.upload import UploadSession
 from shared.jobs import ImportJob, MalformedJobError
 from shared.services.digest import Digest, SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
-from shared.services.tasks import TaskService
-from shared.services.unit_of_work import ImageUnitOfWork
 from shared.stores.base import StoreError
-from shared.stores.registry import StoreSet
-from shared.upload_bucket import UploadBucket
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.domain.upload import UploadSession
+    from shared.services.tasks import TaskService
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.stores.registry import StoreSet
+    from shared.upload_bucket import UploadBucket
 
 
 @dataclass

@@ -9,21 +9,23 @@ it from the queue. copy-image is ``shared/services/copies.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from shared.domain.context import RequestContext
 from shared.domain.errors import ConflictError, GlanceError, InvalidInputError
-from shared.domain.image import Image
 from shared.domain.status import ImageStatus
-from shared.domain.task import Task
 from shared.domain.upload import UploadMethod, UploadPlan
 from shared.jobs import ImportJob
-from shared.queues import WorkQueue
-from shared.services.replication import Replicator
 from shared.services.tasks import API_IMAGE_IMPORT, LEGACY_IMPORT, TaskService
-from shared.services.unit_of_work import ImageUnitOfWork
-from shared.services.upload_sessions import UploadSessions
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.domain.task import Task
+    from shared.queues import WorkQueue
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
 from shared.domain.errors import ConflictError, InvalidInputError
-from shared.domain.image import Image
 from shared.domain.upload import UploadMethod, UploadPlan
 from shared.jobs import ImportJob
-from shared.queues import WorkQueue
-from shared.services.replication import Replicator
-from shared.services.unit_of_work import ImageUnitOfWork
-from shared.services.upload_sessions import UploadSessions
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.queues import WorkQueue
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
 
 # validation_data of POST /locations: algorithm -> hex digest length (Glance accepts these four).
 _HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}

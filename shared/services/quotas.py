@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.quota.ledger import ProjectUsage, QuotaLedger
+if TYPE_CHECKING:
+    from shared.quota.ledger import ProjectUsage, QuotaLedger
 
 
 @dataclass

@@ -18,24 +18,27 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from shared.config import Settings
 from shared.domain.errors import InvalidInputError, NotFoundError
-from shared.domain.image import Image
 from shared.domain.location import ERROR_KEY, Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.jobs import CopyJob, DeleteJob, StoreSyncJob
-from shared.notifications.events import Events
-from shared.queues import WorkQueue
-from shared.services.tasks import TaskService
-from shared.services.unit_of_work import ImageUnitOfWork
 from shared.stores.base import StoreError, StoreNotFoundError
-from shared.stores.registry import StoreSet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.notifications.events import Events
+    from shared.queues import WorkQueue
+    from shared.services.tasks import TaskService
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.stores.registry import StoreSet
 
 _LOG = logging.getLogger(__name__)
 

@@ -7,17 +7,21 @@ as they are in (docs/quotas.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
 from shared.domain.errors import GlanceError, NotFoundError, RequestTooLargeError, StoreUnavailableError
-from shared.domain.image import Image
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
-from shared.services.unit_of_work import ImageUnitOfWork
-from shared.services.upload_sessions import UploadSessions
-from shared.upload_bucket import UploadBucket
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
+    from shared.upload_bucket import UploadBucket
 
 
 @dataclass

@@ -8,10 +8,9 @@ returns, as Glance does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
 from shared.domain.errors import (
     GlanceError,
     GoneError,
@@ -21,15 +20,20 @@ from shared.domain.errors import (
     StoreUnavailableError,
     UnsupportedMediaTypeError,
 )
-from shared.domain.image import Image
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession
-from shared.notifications.events import Events
 from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
-from shared.services.unit_of_work import ImageUnitOfWork
-from shared.services.upload_sessions import UploadSessions
-from shared.upload_bucket import UploadBucket
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.notifications.events import Events
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
+    from shared.upload_bucket import UploadBucket
 
 OCTET_STREAM = "application/octet-stream"
 

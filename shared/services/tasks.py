@@ -7,22 +7,25 @@ event (task.create, task.run, task.processing, task.success, task.failure) after
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.data.base import ImageRepository
-from shared.domain.context import RequestContext
 from shared.domain.errors import NotFoundError
-from shared.domain.image import Image
-from shared.domain.listing import Page, TaskQuery
 from shared.domain.location import LocationStatus
 from shared.domain.status import ImageStatus
 from shared.domain.task import Task, TaskStatus
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY
-from shared.jobs import ImportJob
-from shared.services.unit_of_work import TaskUnitOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import timedelta
+
+    from shared.data.base import ImageRepository
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.domain.listing import Page, TaskQuery
+    from shared.jobs import ImportJob
+    from shared.services.unit_of_work import TaskUnitOfWork
 
 API_IMAGE_IMPORT = "api_image_import"
 # The legacy POST /v2/tasks type.

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from shared.data.base import CounterLimitError, ImageRepository
-from shared.data.tasks import TaskRepository
 from shared.domain.errors import ConcurrentUpdateError
 from shared.domain.image import Image
 from shared.domain.quota import contribution
 from shared.domain.task import Task
-from shared.notifications.events import Events
-from shared.quota.ledger import QuotaLedger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.data.tasks import TaskRepository
+    from shared.notifications.events import Events
+    from shared.quota.ledger import QuotaLedger
 
 A = TypeVar("A", Image, Task)
 R = TypeVar("R")

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
 from shared.domain.errors import GlanceError
 from shared.domain.image import Image, utcnow
 from shared.domain.quota import IMAGE_SIZE_TOTAL
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
-from shared.quota.ledger import QuotaLedger
 from shared.resources import image_object_key
-from shared.services.replication import Replicator
-from shared.services.unit_of_work import ImageUnitOfWork
-from shared.upload_bucket import UploadBucket
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.quota.ledger import QuotaLedger
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.upload_bucket import UploadBucket
 
 
 @dataclass

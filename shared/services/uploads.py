@@ -7,19 +7,23 @@ event of the finished object finalises the image (``shared/services/finalize.py`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.config import Settings
 from shared.domain.errors import ConflictError, NotFoundError, RequestTooLargeError
-from shared.domain.image import Image
 from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession, plan_upload
-from shared.notifications.events import Events
 from shared.resources import PENDING_STATE
-from shared.services.unit_of_work import ImageUnitOfWork
-from shared.services.upload_sessions import UploadSessions
-from shared.upload_bucket import PresignedRequest, UploadBucket, UploadedPart
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.notifications.events import Events
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
+    from shared.upload_bucket import PresignedRequest, UploadBucket, UploadedPart
 
 # Part URLs handed out per call; a client asks again for the rest (or after they expire).
 MAX_PART_URLS = 100

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from shared.net.ssrf import UrlPolicy
 from shared.net.web_fetch import open_url
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from shared.net.ssrf import UrlPolicy
     from shared.upload_bucket import UploadBucket
 
 MiB = 1024 * 1024

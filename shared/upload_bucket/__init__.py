@@ -7,8 +7,7 @@ session's (``images/<image id>/<session id>``, ``shared/resources.py``); every w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.stores.s3 import (
     ObjectMissingError,
@@ -17,6 +16,9 @@ from shared.stores.s3 import (
     RangeNotSatisfiableError,
     UploadedPart,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "ObjectMissingError",

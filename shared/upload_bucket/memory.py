@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from shared.resources import PENDING_STATE
@@ -22,6 +22,9 @@ from shared.upload_bucket import (
     RangeNotSatisfiableError,
     UploadedPart,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -4,13 +4,17 @@ Controllers never reach an adapter: repositories, buckets, queues and stores sit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from functions.api.wire import is_uuid
-from shared.config import Settings
 from shared.domain.errors import InvalidInputError, NotFoundError
-from shared.domain.image import Image
 from shared.domain.listing import membership_of
-from shared.policy import ImagePolicy
-from shared.services.images import ImageService
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.policy import ImagePolicy
+    from shared.services.images import ImageService
 
 
 def writable_image(images: ImageService, policy: ImagePolicy, image_id: str) -> Image:

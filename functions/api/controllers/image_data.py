@@ -6,18 +6,22 @@ the HTTP body in and the chunks out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from functions.api.controllers import visible_image, writable_image
-from shared.domain.context import RequestContext
-from shared.domain.image import Image
-from shared.domain.upload import UploadSession
-from shared.policy import Policies
-from shared.services.downloads import Download, Downloads
-from shared.services.images import ImageService
-from shared.services.staging import Staging
-from shared.services.streamed_uploads import StreamedUploads
-from shared.services.upload_sessions import UploadSessions
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.domain.upload import UploadSession
+    from shared.policy import Policies
+    from shared.services.downloads import Download, Downloads
+    from shared.services.images import ImageService
+    from shared.services.staging import Staging
+    from shared.services.streamed_uploads import StreamedUploads
+    from shared.services.upload_sessions import UploadSessions
 
 
 class ImageDataController:

@@ -3,15 +3,17 @@ protections. ``POST /v2/images`` and the legacy ``import`` task both make their 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.wire import validate_image_fields
-from shared.config import Settings
 from shared.domain.errors import ForbiddenError, InvalidInputError, ReservedPropertyError
 from shared.domain.image import Image, ImageLimits
 from shared.domain.properties import WRITABLE_BASE_PROPERTIES, check_extra_property_name
-from shared.policy import ImagePolicy
-from shared.policy.property_protections import PropertyProtections
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.policy import ImagePolicy
+    from shared.policy.property_protections import PropertyProtections
 
 # Create-body keys that are accepted by the schema but never writable (Glance's _disallowed_properties).
 _DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import page_limit, visible_image
-from functions.api.controllers.image_factory import ImageFactory
-from functions.api.patch import Change
 from functions.api.wire import is_uuid
-from shared.config import Settings
-from shared.domain.context import RequestContext
 from shared.domain.errors import (
     ForbiddenError,
     InvalidInputError,
@@ -18,12 +13,20 @@ from shared.domain.errors import (
     PropertyConflictError,
     ReservedPropertyError,
 )
-from shared.domain.image import Image
 from shared.domain.listing import ImageQuery, Page, parse_filters, parse_sort
 from shared.domain.properties import WRITABLE_BASE_PROPERTIES
-from shared.policy import ImagePolicy, Policies
-from shared.policy.property_protections import PropertyProtections
-from shared.services.images import ImageService
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from functions.api.controllers.image_factory import ImageFactory
+    from functions.api.patch import Change
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.policy import ImagePolicy, Policies
+    from shared.policy.property_protections import PropertyProtections
+    from shared.services.images import ImageService
 
 
 class ImagesController:
@@ -99,14 +102,21 @@ class ImagesController:
         # A property the caller may not read is, to them, absent (Glance's property protections).
         visible = root in image.extra_properties and self.protections.check(policy.ctx, "read", root)
         if change.op == "remove":
-            if base:
-                raise ForbiddenError(detail=f"Property {root} may not be removed.")
-            if not visible:
-                raise PropertyConflictError(name=root, detail="does not exist")
-            if not self.protections.check(policy.ctx, "delete", root):
-                raise ReservedPropertyError(name=root)
-            del image.extra_properties[root]
-            return
+            self._remove(image, policy, root, base=base, visible=visible)
+        else:
+            self._set(image, policy, change, base=base, visible=visible)
+
+    def _remove(self, image: Image, policy: ImagePolicy, root: str, *, base: bool, visible: bool) -> None:
+        if base:
+            raise ForbiddenError(detail=f"Property {root} may not be removed.")
+        if not visible:
+            raise PropertyConflictError(name=root, detail="does not exist")
+        if not self.protections.check(policy.ctx, "delete", root):
+            raise ReservedPropertyError(name=root)
+        del image.extra_properties[root]
+
+    def _set(self, image: Image, policy: ImagePolicy, change: Change, *, base: bool, visible: bool) -> None:
+        root = change.root
         exists = base or visible
         if change.op == "replace" and not exists:
             raise PropertyConflictError(name=root, detail="does not exist")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
-from shared.domain.context import RequestContext
-from shared.domain.image import Image
-from shared.policy import Policies
 from shared.services.copies import Copies, check_copyable
-from shared.services.images import ImageService
 from shared.services.imports import Imports, read_import_request
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.policy import Policies
+    from shared.services.images import ImageService
 
 
 class ImportsController:

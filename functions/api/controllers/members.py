@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
-from shared.config import Settings
-from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError, NotFoundError
-from shared.domain.image import Image
 from shared.domain.listing import membership_of
-from shared.domain.member import Member
-from shared.policy import ImagePolicy, Policies
-from shared.services.images import ImageService
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.domain.member import Member
+    from shared.policy import ImagePolicy, Policies
+    from shared.services.images import ImageService
 
 
 class MembersController:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, InvalidInputError
-from shared.policy import Policies
-from shared.services.quotas import Quotas
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.policy import Policies
+    from shared.services.quotas import Quotas
 
 
 class QuotasController:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
-from shared.domain.context import RequestContext
 from shared.domain.errors import ConflictError, ForbiddenError, InvalidInputError
-from shared.domain.image import Image
 from shared.domain.status import ImageStatus
-from shared.policy import Policies
-from shared.services.images import ImageService
 from shared.services.locations import Locations, read_validation_data
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.policy import Policies
+    from shared.services.images import ImageService
 
 
 class StoresController:

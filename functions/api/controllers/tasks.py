@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import page_limit, visible_image
-from functions.api.controllers.image_factory import ImageFactory
 from functions.api.wire import is_uuid
-from shared.config import Settings
-from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, InvalidInputError, NotFoundError
 from shared.domain.listing import TASK_SORT_KEYS, Page, TaskQuery
 from shared.domain.task import TASK_TYPES, Task, TaskStatus
-from shared.policy import ImagePolicy, Policies
-from shared.services.images import ImageService
-from shared.services.imports import Imports
 from shared.services.tasks import LEGACY_IMPORT, TaskService
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from functions.api.controllers.image_factory import ImageFactory
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.policy import ImagePolicy, Policies
+    from shared.services.images import ImageService
+    from shared.services.imports import Imports
 
 
 class TasksController:

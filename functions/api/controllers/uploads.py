@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import writable_image
-from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError
-from shared.domain.image import Image
-from shared.policy import Policies
-from shared.services.images import ImageService
-from shared.services.upload_sessions import UploadSessions
 from shared.services.uploads import MAX_PART_URLS, OpenedUpload, PartUrl, PresignedUploads, UploadStatus
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.policy import Policies
+    from shared.services.images import ImageService
+    from shared.services.upload_sessions import UploadSessions
 
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 
