@@ -183,6 +183,20 @@ def test_controllers__reach_adapters_only_through_services() -> None:
     assert _violations("functions.api.controllers", (*ADAPTERS, *SDKS)) == []
 
 
+def test_controllers__never_call_each_other() -> None:
+    controllers = _modules("functions.api.controllers")
+    # The package's helpers (visible_image, page_limit) and the image factory are shared; controllers are not.
+    shared = {"functions.api.controllers", "functions.api.controllers.image_factory"}
+    found = [
+        f"{module} imports {name}"
+        for module, path in controllers.items()
+        for name in _imports(module, path)
+        if name in controllers and name not in shared and name != module
+    ]
+
+    assert found == []
+
+
 def test_routers__call_controllers_not_services_or_adapters() -> None:
     assert _violations("functions.api.routers", ("shared.services", *ADAPTERS, *SDKS)) == []
 
