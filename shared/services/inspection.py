@@ -22,11 +22,13 @@ holds back less than one 64 KiB block.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from oslo_utils.imageutils import format_inspector
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LOG = logging.getLogger(__name__)
 

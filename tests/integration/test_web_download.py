@@ -20,7 +20,8 @@ import pytest
 
 from devstack.provision import provision
 from shared.config import Settings
-from shared.net.ssrf import UrlNotAllowedError, UrlPolicy, WebDownloadError, open_url
+from shared.net.ssrf import UrlNotAllowedError, UrlPolicy, WebDownloadError
+from shared.net.web_fetch import open_url
 from shared.resources import resources_for
 from shared.services.digest import SizeCapExceededError, StreamDigest
 from shared.services.web_download import download_to_bucket
