@@ -23,8 +23,8 @@ from shared.domain.upload import UploadMethod, UploadSession, parse_image_key
 from shared.notifications import NullNotifier
 from shared.notifications.events import Events
 from shared.resources import ACTIVE_STATE
-from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
 from shared.stores.s3 import ImageBucket, ObjectMissingError
+from shared.streams.digest import Digest, SizeCapExceededError, StreamDigest
 
 if TYPE_CHECKING:
     from shared.services.replication import Replicator
@@ -105,7 +105,7 @@ class UploadFinalizer:
 
     def new_digest(self, image: Image, hash_algo: str | None = None) -> StreamDigest:
         """A digest of ``image``'s bytes with its format inspection (a context manager)."""
-        from shared.services.inspection import ImageInspector
+        from shared.streams.inspection import ImageInspector
 
         inspector = ImageInspector(
             image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch

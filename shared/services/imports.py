@@ -16,10 +16,10 @@ from shared.data.base import ImageRepository
 from shared.domain.errors import GlanceError, NotFoundError
 from shared.domain.image import Image, ImageStatus, Location, LocationStatus
 from shared.domain.upload import UploadSession
-from shared.services.digest import Digest, SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.services.tasks import TaskService, record_task_outcome
 from shared.stores.s3 import ImageBucket
+from shared.streams.digest import Digest, SizeCapExceededError
 
 if TYPE_CHECKING:
     from shared.stores.registry import StoreSet

@@ -19,7 +19,6 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from shared.services.digest import SizeCapExceededError, StreamDigest
 from shared.stores.base import (
     AddResult,
     StoreConfigError,
@@ -32,6 +31,7 @@ from shared.stores.base import (
     StoreUnavailableError,
 )
 from shared.stores.config import FileStoreConfig
+from shared.streams.digest import SizeCapExceededError, StreamDigest
 
 if TYPE_CHECKING:
     from shared.stores.config import StoreConfig

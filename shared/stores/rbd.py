@@ -37,7 +37,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from shared.services.digest import SizeCapExceededError, StreamDigest
 from shared.stores.base import (
     AddResult,
     StoreConfigError,
@@ -52,6 +51,7 @@ from shared.stores.base import (
     key_from_secret,
 )
 from shared.stores.config import RbdStoreConfig
+from shared.streams.digest import SizeCapExceededError, StreamDigest
 
 if TYPE_CHECKING:
     from shared.stores.config import StoreConfig

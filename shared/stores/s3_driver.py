@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from shared.services.digest import SizeCapExceededError, StreamDigest
 from shared.stores.base import (
     AddResult,
     StoreConfigError,
@@ -48,6 +47,7 @@ from shared.stores.base import (
     StoreUnavailableError,
 )
 from shared.stores.config import CephStoreConfig, MiB, S3StoreConfig
+from shared.streams.digest import SizeCapExceededError, StreamDigest
 
 if TYPE_CHECKING:
     from shared.stores.config import StoreConfig

@@ -30,7 +30,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
-from shared.services.digest import StreamDigest
 from shared.stores.base import (
     AddResult,
     StoreConfigError,
@@ -45,6 +44,7 @@ from shared.stores.base import (
     key_from_secret,
 )
 from shared.stores.config import MiB, SwiftStoreConfig
+from shared.streams.digest import StreamDigest
 
 if TYPE_CHECKING:
     from swiftclient.client import Connection

@@ -22,9 +22,9 @@ from devstack.provision import provision
 from shared.config import Settings
 from shared.net.ssrf import UrlNotAllowedError, UrlPolicy, WebDownloadError, open_url
 from shared.resources import resources_for
-from shared.services.digest import SizeCapExceededError, StreamDigest
 from shared.services.web_download import download_to_bucket
 from shared.stores.s3 import ImageBucket
+from shared.streams.digest import SizeCapExceededError, StreamDigest
 
 pytestmark = pytest.mark.integration
 

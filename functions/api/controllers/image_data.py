@@ -303,8 +303,8 @@ class ImageDataController:
         self, image: Image, session: UploadSession, chunks: Iterable[bytes], request_id: str | None = None
     ) -> Image:
         """Stream to S3 while hashing and inspecting, then record the outcome before answering (as Glance)."""
-        from shared.services.digest import SizeCapExceededError
         from shared.services.finalize import Outcome, RefusalKind, refusal
+        from shared.streams.digest import SizeCapExceededError
 
         limit = self.settings.api_body_limit
         self.events.image_prepare(image, None, request_id)
