@@ -93,3 +93,30 @@ def test_function_package__never_imports_another_function_package(package: str) 
     others = tuple(p for p in FUNCTION_PACKAGES if p != package)
 
     assert _violations(package, others) == []
+
+
+def test_stores_and_streams__import_no_service_repository_or_composition_root() -> None:
+    # adapters below the use cases: services use them, never the other way round
+    assert _violations("shared.stores", ("shared.services", "shared.data", "shared.bootstrap")) == []
+    assert _violations("shared.streams", ("shared.services", "shared.data", "shared.bootstrap", "shared.stores")) == []
+
+
+def test_stores_and_streams__hold_no_import_cycle() -> None:
+    modules = {**_modules("shared.stores"), **_modules("shared.streams")}
+    graph = {name: {n for n in _imports(name, path) if n in modules and n != name} for name, path in modules.items()}
+    cycles: list[list[str]] = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        for target in sorted(graph[name]):
+            if target in trail:
+                cycles.append([*trail[trail.index(target) :], target])
+            elif target not in done:
+                visit(target, [*trail, target])
+        done.add(name)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        if name not in done:
+            visit(name, [name])
+
+    assert cycles == []
