@@ -19,7 +19,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -107,7 +107,7 @@ class ReadStream(Iterator[bytes]):
     """The chunks of an open read: backend errors are mapped as they come, and the backend's stream is released
     at the end, on an error, or on ``close()`` (read or not)."""
 
-    def __init__(self, opened: Opened, mapped: Callable[[], Any]) -> None:
+    def __init__(self, opened: Opened, mapped: Callable[[], AbstractContextManager[None]]) -> None:
         self._chunks = opened.chunks
         self._release = opened.close
         self._mapped = mapped

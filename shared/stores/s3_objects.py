@@ -2,7 +2,7 @@
 
 ``S3Objects`` is the only place that builds an S3 client (lazily, from ``S3ClientOptions``, or takes one given),
 streams request and response bodies, runs multipart uploads and maps botocore's exceptions onto the store error
-tree (``s3_error``: by error code and status, never by message). ``ImageBucket`` (presigned uploads, sessions,
+tree (through ``shared.stores.s3_errors``). ``ImageBucket`` (presigned uploads, sessions,
 state tags) and ``S3Store`` (the store driver) are both written on it.
 
 Streaming writes: a ``Window`` body is read as botocore sends it. botocore signs a payload over plain HTTP by
@@ -26,92 +26,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.stores.errors import (
-    StoreConfigError,
-    StoreError,
-    StoreIntegrityError,
-    StoreNotFoundError,
-    StoreRangeError,
-    StoreUnavailableError,
-    error_for_status,
-)
+from shared.stores.errors import StoreIntegrityError
+from shared.stores.s3_errors import mapped, s3_error
 from shared.stores.sized_source import Window
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-_NOT_FOUND = frozenset({"NoSuchKey", "NoSuchUpload", "404", "NotFound"})
-_REFUSED = frozenset(
-    {
-        "AccessDenied",
-        "403",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "NoSuchBucket",
-        "InvalidBucketName",
-        "AuthorizationHeaderMalformed",
-        "PermanentRedirect",
-    }
-)
-_RETRYABLE = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"})
-_CORRUPT = frozenset({"BadDigest", "InvalidDigest", "IncompleteBody"})
 _OCTETS = "application/octet-stream"
-
-
-def _client_error(exc: Any, what: str) -> StoreError:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    if code in _NOT_FOUND:
-        return StoreNotFoundError(f"{what}: no such object")
-    if code == "InvalidRange" or status == 416:
-        return StoreRangeError(f"{what}: range not satisfiable")
-    if code in _REFUSED:
-        return StoreConfigError(f"{what}: refused ({code})")
-    if code in _CORRUPT:
-        return StoreIntegrityError(f"{what}: the server saw other bytes than announced ({code})")
-    if code in _RETRYABLE:
-        return StoreUnavailableError(f"{what}: {code}")
-    return error_for_status(status, f"{what}: {code or status}") if status else StoreError(f"{what}: {code}")
-
-
-def s3_error(exc: BaseException, what: str) -> StoreError | None:
-    """The store error for a botocore exception (None for anything else, which passes unchanged)."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionError,
-        HTTPClientError,
-        IncompleteReadError,
-        NoCredentialsError,
-        PartialCredentialsError,
-        UnseekableStreamError,
-    )
-
-    if isinstance(exc, ClientError):
-        return _client_error(exc, what)
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return StoreConfigError(f"{what}: no usable credentials")
-    if isinstance(exc, ConnectionError | HTTPClientError | IncompleteReadError | UnseekableStreamError):
-        # (UnseekableStreamError: botocore wanted to resend a stream; the caller may add again)
-        return StoreUnavailableError(f"{what}: {type(exc).__name__}")
-    if isinstance(exc, BotoCoreError):
-        return StoreError(f"{what}: {type(exc).__name__}")
-    return None
-
-
-@contextlib.contextmanager
-def mapped(what: str) -> Iterator[None]:
-    """Turn botocore's exceptions into store errors; the caller's own (a failing chunk iterator) pass unchanged."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except Exception as exc:
-        error = s3_error(exc, what)
-        if error is None:
-            raise
-        raise error from exc
 
 
 @dataclass(frozen=True)

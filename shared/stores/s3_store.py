@@ -27,7 +27,8 @@ from shared.stores.base import Opened, StoreCapabilities, StoreDriver
 from shared.stores.config import CephStoreConfig, MiB, S3StoreConfig
 from shared.stores.credentials import s3_keys
 from shared.stores.errors import StoreConfigError, StoreError
-from shared.stores.s3_objects import S3ClientOptions, S3Objects, s3_error
+from shared.stores.s3_errors import s3_error
+from shared.stores.s3_objects import S3ClientOptions, S3Objects
 from shared.stores.sized_source import SizedSource, Window
 
 if TYPE_CHECKING:
