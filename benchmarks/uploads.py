@@ -287,7 +287,7 @@ def measure_throughput(mib: int, reps: int) -> Throughput:
     """Hashing limit vs ``digest()`` in memory (interleaved, ``reps`` each), then a read and ``handle_object``."""
     from shared.bootstrap import Container
     from shared.domain.image import Image
-    from shared.services.digest import Digest
+    from shared.streams.digest import Digest
 
     out = Throughput(mib, reps)
     with ServerProcess("moto", name="uploads-moto") as moto:

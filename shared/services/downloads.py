@@ -102,15 +102,9 @@ class Downloads:
     def _from_store(self, image: Image, store: str, url: str, byte_range: str | None) -> Download:
         """A copy held by another store, streamed through the service (its driver reads it), or redirected to."""
         driver = self.stores.driver(store)
-        config = self.stores.config(store)
-        presign = getattr(driver, "presign_get", None)
-        if (
-            self.settings.data_delivery == "redirect"
-            and presign is not None
-            and getattr(config, "presigned_downloads", False)
-        ):
+        if self.settings.data_delivery == "redirect" and driver.capabilities.presigned_gets:
             # as for the primary bucket: the client follows with its Range header, which S3 honours
-            return Download(image, redirect=presign(url, self.settings.presign_ttl_seconds))
+            return Download(image, redirect=driver.presign_get(url, self.settings.presign_ttl_seconds))
         try:
             if byte_range is None:
                 read = driver.get(url)  # one request; only a range needs the size first

@@ -21,7 +21,7 @@ from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadSession
 from shared.resources import ACTIVE_STATE, parse_image_object_key
-from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
+from shared.streams.digest import Digest, SizeCapExceededError, StreamDigest
 from shared.upload_bucket import ObjectMissingError, UploadBucket
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class UploadFinalizer:
 
     def new_digest(self, image: Image, hash_algo: str | None = None) -> StreamDigest:
         """A digest of ``image``'s bytes with its format inspection (a context manager)."""
-        from shared.services.inspection import ImageInspector
+        from shared.streams.inspection import ImageInspector
 
         inspector = ImageInspector(
             image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch

@@ -18,9 +18,9 @@ from shared.domain.location import Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.jobs import ImportJob, MalformedJobError
-from shared.services.digest import Digest, SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.stores.base import StoreError
+from shared.streams.digest import Digest, SizeCapExceededError
 
 if TYPE_CHECKING:
     from shared.config import Settings

@@ -193,9 +193,7 @@ class StoreSync:
         try:
             result = target.add(image.id, read.chunks, image.size, image.os_hash_algo)
         finally:
-            close = getattr(read.chunks, "close", None)
-            if close is not None:
-                close()
+            read.close()
         if (result.size, result.checksum, result.multihash) != (image.size, image.checksum, image.os_hash_value):
             self._delete_quietly(image.id, store, result.url)
             raise CopyVerificationError(

@@ -22,8 +22,8 @@ from shared.domain.errors import (
 )
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession
-from shared.services.digest import SizeCapExceededError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
+from shared.streams.digest import SizeCapExceededError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
