@@ -18,16 +18,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 import urllib3
+from keystoneauth1 import session as ks_session
 
 from devstack.stack import DevStack
-from sglance.uploader import (
-    ChecksumMismatchError,
-    FileDigest,
-    Uploader,
-    UploadInterruptedError,
-    UploadRefusedError,
-)
+from sglance.connection import ApiConnection
+from sglance.errors import ChecksumMismatchError, UploadInterruptedError, UploadRefusedError
+from sglance.uploader import Uploader
+from sglance.wire import FileDigest
 from tests.api.support import A_MEMBER, GlanceHttp
 
 pytestmark = pytest.mark.api
@@ -88,8 +87,20 @@ def _sglance(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
+class RecordingSession(requests.Session):
+    """The HTTP session under the client's keystoneauth session: records every API call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.calls.append((str(method), urlsplit(str(url)).path))
+        return super().request(method, url, *args, **kwargs)
+
+
 class FaultyPool(urllib3.PoolManager):
-    """Fails the next S3 PUTs as told ("reset": a dropped connection, "expired": S3's 403); records every call."""
+    """Fails the next S3 PUTs as told ("reset": a dropped connection, "expired": S3's 403); records every S3 call."""
 
     def __init__(self, *faults: str) -> None:
         super().__init__(maxsize=8)
@@ -177,12 +188,14 @@ def test_upload__with_a_dropped_connection_and_an_expired_url__retries_and_refre
     image_id = _image(http, tag)
     path = _file(tmp_path, MiB)
     pool = FaultyPool("reset", "expired")
+    api_calls = RecordingSession()
+    connection = ApiConnection(ks_session.Session(session=api_calls, additional_headers=A_MEMBER.headers), endpoint)
 
-    with Uploader(endpoint, A_MEMBER.headers, retry_backoff_s=0.01, wait_timeout_s=30, pool=pool) as client:
+    with Uploader(connection, retry_backoff_s=0.01, wait_timeout_s=30, pool=pool) as client:
         result = client.upload(image_id, path, method="multipart")
 
     puts = [path for method, path in pool.calls if method == "PUT"]
-    refreshes = [path for method, path in pool.calls if method == "POST" and path.endswith("/upload/parts")]
+    refreshes = [path for method, path in api_calls.calls if method == "POST" and path.endswith("/upload/parts")]
     assert (result.status, result.parts_sent) == ("active", (1,))
     assert len(puts) == 3
     assert len(refreshes) == 1
@@ -233,7 +246,7 @@ def test_cli_upload__exits_0_with_a_summary_and_the_image_active(
     image_id = _image(http, tag)
     path = _file(tmp_path, 2 * MiB)
 
-    done = _sglance(endpoint, "upload", image_id, str(path), "--parallel", "2", "--timeout", "30")
+    done = _sglance(endpoint, "upload", image_id, str(path), "--parallel", "2", "--wait-timeout", "30")
     no_session = _sglance(endpoint, "status", image_id)
 
     assert done.returncode == 0, done.stderr
