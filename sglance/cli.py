@@ -264,25 +264,23 @@ def _dispatch(args: argparse.Namespace, up: Uploader) -> int:
 
 
 def _migrate(args: argparse.Namespace, up: Uploader, progress: bool) -> int:
-    source = source_connection(args, up.api.connection, dict(args.header))
-    log.info("migrating from %s to %s", source.endpoint, up.api.endpoint)
     from sglance.api import ImageApi
 
+    source = source_connection(args, up.api.connection, dict(args.header))
+    log.info("migrating from %s to %s", source.endpoint, up.api.endpoint)
     try:
         display = CopyBars() if progress and not args.dry_run else None
         migration = Migration(ImageApi(source), up, copy_options(args), args.parallel, display)
-        plans = migration.plan(selection(args))
-        if args.dry_run:
-            if display is not None:
-                display.close()
-            if args.format == "json":
-                print(json.dumps([{"id": p.image_id, "name": p.name, "would": p.steps} for p in plans], indent=2))
-            else:
-                print(format_plan(plans))
-            return EXIT_OK
-        report = migration.run(plans)
+        if not args.dry_run:
+            report = migration.migrate(selection(args))
+        else:
+            plans = migration.plan(selection(args))
     finally:
         source.close()
+    if args.dry_run:
+        would = [{"id": p.image_id, "name": p.name, "would": p.steps, "skip": p.skip_reason} for p in plans]
+        print(json.dumps(would, indent=2) if args.format == "json" else format_plan(plans))
+        return EXIT_OK
     print(json.dumps(report.as_dict(), indent=2) if args.format == "json" else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
 

@@ -101,7 +101,7 @@ def format_report(report: MigrationReport) -> str:
     )
     footer = (
         f"{len(report.outcomes)} image(s): {counts or 'nothing to do'}; {report.bytes_copied / MiB:.1f} MiB copied "
-        f"in {report.seconds:.1f} s ({report.mib_per_s:.1f} MiB/s, {report.images_per_s:.1f} images/s)"
+        f"in {report.total_seconds:.1f} s ({report.mib_per_s:.1f} MiB/s, {report.images_per_s:.1f} images/s)"
     )
     headers = ["id", "name", "result", "steps", "MiB", "copied MiB", "s", "detail"]
     return table(headers, rows) + "\n" + footer

@@ -91,8 +91,8 @@ def create_fields(args: argparse.Namespace, name: str) -> dict[str, Any]:
     return fields
 
 
-def add_migrate_options(parser: argparse.ArgumentParser) -> None:
-    """What ``migrate`` copies from where, and how fast."""
+def add_migrate_options(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
+    """What ``migrate`` copies from where, and how fast (``output``: and ``--format``, which cliff has itself)."""
     source = parser.add_argument_group("source (a running Glance)")
     source.add_argument(
         "--from-cloud", metavar="CLOUD", help="the source's cloud in clouds.yaml (default: the target's)"
@@ -127,7 +127,8 @@ def add_migrate_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds to wait, after an image's last byte, for it to become active (default 900)",
     )
-    how.add_argument("--format", choices=("table", "json"), default="table", help="the summary's format")
+    if output:
+        how.add_argument("--format", choices=("table", "json"), default="table", help="the summary's format")
 
 
 def copy_options(args: argparse.Namespace) -> CopyOptions:

@@ -60,6 +60,7 @@ class MigrationReport:
 
     outcomes: list[ImageOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    plan_seconds: float = 0.0
 
     def count(self, result: str) -> int:
         """Images that ended with ``result``."""
@@ -76,14 +77,19 @@ class MigrationReport:
         return not (self.count("failed") or self.count("conflict"))
 
     @property
+    def total_seconds(self) -> float:
+        """Listing and comparing both sides, then copying."""
+        return self.plan_seconds + self.seconds
+
+    @property
     def mib_per_s(self) -> float:
-        """Bytes copied per second of the run."""
-        return self.bytes_copied / MiB / self.seconds if self.seconds > 0 else 0.0
+        """Bytes copied per second of the whole run."""
+        return self.bytes_copied / MiB / self.total_seconds if self.total_seconds > 0 else 0.0
 
     @property
     def images_per_s(self) -> float:
-        """Images handled per second of the run."""
-        return len(self.outcomes) / self.seconds if self.seconds > 0 else 0.0
+        """Images handled per second of the whole run."""
+        return len(self.outcomes) / self.total_seconds if self.total_seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the totals and every image."""
@@ -92,7 +98,8 @@ class MigrationReport:
             "images": len(self.outcomes),
             **{result: self.count(result) for result in results},
             "bytes_copied": self.bytes_copied,
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.total_seconds, 3),
+            "plan_seconds": round(self.plan_seconds, 3),
             "mib_per_s": round(self.mib_per_s, 2),
             "images_per_s": round(self.images_per_s, 2),
             "outcomes": [outcome.as_dict() for outcome in self.outcomes],
@@ -127,6 +134,19 @@ class Migration:
     def target_images(self) -> dict[str, dict[str, Any]]:
         """Every image the target lists to this caller, by id."""
         return {image["id"]: image for query in Selection().queries() for image in self.target.api.images(**query)}
+
+    def migrate(self, selection: Selection) -> MigrationReport:
+        """Plan, then carry the plans out."""
+        started = time.monotonic()
+        try:
+            plans = self.plan(selection)
+        except BaseException:
+            self.display.close()
+            raise
+        planned = time.monotonic() - started
+        report = self.run(plans)
+        report.plan_seconds = planned
+        return report
 
     def plan(self, selection: Selection) -> list[ImagePlan]:
         """What each selected image needs (no change is made)."""
