@@ -69,7 +69,11 @@ def _header(value: str) -> tuple[str, str]:
     return name.strip(), content.strip()
 
 
-def _common(argv: Sequence[str]) -> _Parser:
+def _common(argv: Sequence[str], *, after_command: bool = False) -> _Parser:
+    """The options every command takes, before the command (``sglance --os-cloud x migrate``) or after it.
+
+    After it, nothing has a default: what was not given there keeps the value given before the command.
+    """
     common = _Parser(add_help=False)
     common.add_argument(
         "--endpoint",
@@ -96,21 +100,31 @@ def _common(argv: Sequence[str]) -> _Parser:
         import openstack.config
         from openstack import exceptions as sdk_exceptions
     except ImportError:  # the OpenStack options need openstacksdk; the dev stack's headers do not
+        if after_command:
+            for action in common._actions:
+                action.default = argparse.SUPPRESS
         return common
     try:
         openstack.config.OpenStackConfig().register_argparse_arguments(common, list(argv), service_keys=["image"])
     except sdk_exceptions.ConfigException as exc:  # OS_CLOUD or --os-cloud names a cloud clouds.yaml lacks
         raise ConfigurationError(str(exc)) from exc
+    if after_command:
+        for action in common._actions:
+            action.default = argparse.SUPPRESS
     return common
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The argument parser of ``sglance`` (``argv`` decides which auth plugin's ``--os-*`` options exist)."""
-    common = _common(argv)
+    common = _common(argv, after_command=True)
     transfer = _Parser(add_help=False)
     add_transfer_options(transfer)
 
-    parser = _Parser(prog="sglance", description="Serverless Glance's client: presigned uploads, downloads, migration.")
+    parser = _Parser(
+        prog="sglance",
+        description="Serverless Glance's client: presigned uploads, downloads, migration.",
+        parents=[_common(argv)],
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     create = commands.add_parser(
         "create",
