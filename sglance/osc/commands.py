@@ -78,7 +78,7 @@ class _Client:
         with Uploader(connection, wait_timeout_s=getattr(parsed_args, "wait_timeout", 900.0)) as up:
             try:
                 yield up
-            except SglanceError as exc:
+            except (SglanceError, OSError) as exc:
                 raise exceptions.CommandError(str(exc)) from exc
 
 

@@ -173,11 +173,23 @@ class Sides:
 
 
 @pytest.fixture(scope="package")
-def admin(keystone: KeystoneEnv, real_glance: GlanceEnv, target: DevStack) -> Iterator[Sides]:
-    """The admin's view of both sides."""
+def admin_session(keystone: KeystoneEnv) -> Iterator[ks_session.Session]:
+    """A keystoneauth session of the admin (scoped to project-a)."""
     session = ks_session.Session(auth=v3.Password(**keystone.accounts["admin"].auth(keystone.url)), timeout=60)
-    yield Sides(session, real_glance.url, target.endpoint)
+    yield session
     session.session.close()
+
+
+@pytest.fixture(scope="package")
+def admin(admin_session: ks_session.Session, real_glance: GlanceEnv, target: DevStack) -> Sides:
+    """The admin's view of both sides."""
+    return Sides(admin_session, real_glance.url, target.endpoint)
+
+
+@pytest.fixture(scope="package")
+def target_admin(admin_session: ks_session.Session, target: DevStack) -> Sides:
+    """The admin's view of the target only (no Glance needed)."""
+    return Sides(admin_session, "", target.endpoint)
 
 
 @pytest.fixture(scope="package")
