@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sglance.api import ImageApi
+from sglance.errors import ApiError
 from sglance.migrate.copy import CopyOptions, ImageCopier, ImageOutcome
 from sglance.migrate.plan import ImagePlan, plan_image
 from sglance.progress import CopyDisplay, NoCopyDisplay
@@ -129,11 +130,11 @@ class Migration:
         """The selected images of the source, each once, in listing order."""
         if selection.ids:
             return [self.source.show(image_id) for image_id in selection.ids]
-        return list(_unique(image for query in selection.queries() for image in self.source.images(**query)))
+        return list(_unique(image for query in selection.queries() for image in _listed(self.source, query)))
 
     def target_images(self) -> dict[str, dict[str, Any]]:
         """Every image the target lists to this caller, by id."""
-        return {image["id"]: image for query in Selection().queries() for image in self.target.api.images(**query)}
+        return {image["id"]: image for query in Selection().queries() for image in _listed(self.target.api, query)}
 
     def migrate(self, selection: Selection) -> MigrationReport:
         """Plan, then carry the plans out."""
@@ -185,6 +186,26 @@ class Migration:
             self.display.close()
         report.seconds = time.monotonic() - started
         return report
+
+
+def _listed(api: ImageApi, query: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    """``api.images(**query)``; a Glance older than Rocky (API 2.7) knows neither ``os_hidden`` nor
+    ``visibility=all`` (400): then the same images with the filters it has (it has no hidden images either)."""
+    try:
+        yield from api.images(**query)
+        return
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+    if query.get("os_hidden") == "true":
+        return
+    older = {key: value for key, value in query.items() if key != "os_hidden"}
+    if older.get("visibility") != "all":
+        yield from api.images(**older)
+        return
+    for visibility in (None, "community"):
+        filters = {key: value for key, value in older.items() if key != "visibility"}
+        yield from api.images(**filters, **({"visibility": visibility} if visibility else {}))
 
 
 def _bytes_to_send(plan: ImagePlan) -> int:

@@ -42,13 +42,13 @@ class Spec:
 def specs() -> list[Spec]:
     """30 images."""
     made: list[Spec] = []
-    sizes = [0, 1, 4096, 65537, MiB, 3 * MiB + 7]
+    sizes = [1, 4096, 65537, MiB, 3 * MiB + 7, 100]
     for i in range(12):
         owner = "member-a" if i % 2 == 0 else "member-b"
         visibility = ("private", "shared", "community")[i % 3]
         props = {"os_distro": "cirros", "build": str(i)} if i % 4 else {}
         fields = {"name": f"mig-{i:02d}", "disk_format": "raw", "container_format": "bare", "visibility": visibility}
-        made.append(Spec(owner, {**fields, **props, "tags": [f"t{i % 3}", "mig"]}, sizes[i % len(sizes)] or 1))
+        made.append(Spec(owner, {**fields, **props, "tags": [f"t{i % 3}", "mig"]}, sizes[i % len(sizes)]))
     for i, (status_b, status_c) in enumerate(
         [("accepted", None), ("pending", None), ("rejected", "accepted"), ("accepted", "rejected")]
     ):
@@ -60,7 +60,7 @@ def specs() -> list[Spec]:
     )
     for i in range(4):
         made.append(Spec("admin", _named(f"mig-public-{i}", visibility="public", os_version="24.04"), 512 * 1024 + i))
-    made.append(Spec("member-a", _named("mig-big", visibility="public" if False else "private"), BIG_SIZE))
+    made.append(Spec("member-a", _named("mig-big", visibility="private"), BIG_SIZE))
     made.append(Spec("member-a", _named("mig-queued", visibility="private", min_disk=3), None))
     made.append(Spec("member-a", _named("mig-deactivated"), MiB, deactivate=True))
     made.append(Spec("member-a", _named("mig-protected", protected=True, min_ram=512, min_disk=1), MiB))
@@ -68,6 +68,7 @@ def specs() -> list[Spec]:
     made.append(Spec("member-a", _named("mig-qcow2", disk_format="qcow2"), data=qcow2_image()))
     made.append(Spec("member-b", _named("mig-iso", disk_format="iso"), data=iso_image()))
     made.append(Spec("member-a", _named("mig-tagged", tags=["a", "b", "c"], description="x" * 200), 20 * MiB))
+    made.append(Spec("member-b", _named("mig-empty"), 0))
     return made
 
 
