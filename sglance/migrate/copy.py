@@ -101,6 +101,9 @@ class ImageCopier:
         except SglanceError as exc:
             outcome.result, outcome.detail = "failed", str(exc)
             log.warning("image %s: %s", plan.image_id, exc)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # an answer of an unexpected shape
+            outcome.result, outcome.detail = "failed", f"{type(exc).__name__}: {exc}"
+            log.warning("image %s: %s", plan.image_id, outcome.detail)
         outcome.seconds = time.monotonic() - started
         return outcome
 
@@ -195,7 +198,9 @@ class ImageCopier:
             outcome.parts_sent = tuple(sorted(transfer.sent))
         image = self.target.wait_until_settled(image_id, self.options.wait_timeout_s)
         mismatches = {
-            key: (image.get(key), wanted) for key, wanted in digest.items() if wanted and image.get(key) != wanted
+            key: (image.get(key), wanted)
+            for key, wanted in digest.items()
+            if wanted is not None and image.get(key) != wanted
         }
         if mismatches:
             raise ChecksumMismatchError(image_id, mismatches)
