@@ -213,12 +213,13 @@ def import_profile(top: int = 10) -> dict[str, Any]:
 
 def _show_variant(moto_url: str) -> tuple[Variant, str]:
     """Provision the table and one image on moto; the variant that shows it."""
-    from shared.data.dynamodb import DynamoImageRepository
+    from shared.data.dynamodb.images import DynamoImageRepository
+    from shared.data.dynamodb.table import table_models
     from shared.domain.image import Image
     from shared.resources import IMAGES_TABLE
 
     create_images_table(moto_url, TABLE_NAME)
-    repo = DynamoImageRepository(IMAGES_TABLE, TABLE_NAME, "us-east-1", moto_url)
+    repo = DynamoImageRepository(table_models(IMAGES_TABLE, TABLE_NAME, moto_url, "us-east-1"))
     image = repo.add(Image.new(owner="0f1c1a1d3b7e4c51a0e1b3b0c0ffee01", name="cold", disk_format="raw"))
     env = {"SGLANCE_AWS_ENDPOINT_URL": moto_url, "SGLANCE_TABLE_NAME": TABLE_NAME}
     variant = Variant(

@@ -30,10 +30,10 @@ from benchmarks._common import (
 )
 
 if TYPE_CHECKING:
-    from shared.data.base import ListPage
-    from shared.data.dynamodb import DynamoImageRepository
+    from shared.data.dynamodb.images import DynamoImageRepository
     from shared.domain.context import RequestContext
     from shared.domain.image import Image
+    from shared.domain.listing import Page
 
 TABLE_NAME = "bench-listcost"
 PROJECTS = tuple(f"{n:02d}{'0' * 30}" for n in range(10))
@@ -58,7 +58,8 @@ def make_image(i: int) -> Image:
     community, 5 % shared (each spread over the projects), 2 % hidden, a quarter qcow2, a tenth still queued.
     Names are hashes, so name order is unrelated to creation order.
     """
-    from shared.domain.image import Image, ImageStatus, Visibility
+    from shared.domain.image import Image, Visibility
+    from shared.domain.status import ImageStatus
 
     visibility = {0: Visibility.PUBLIC, 1: Visibility.COMMUNITY, 2: Visibility.SHARED}.get(i % 20, Visibility.PRIVATE)
     image = Image.new(
@@ -211,28 +212,26 @@ def list_requests() -> list[ListRequest]:
     ]
 
 
-def run_list(repo: DynamoImageRepository, request: ListRequest, marker: str | None) -> ListPage:
-    """What ``ImagesController.index`` does: parse, plan, read the marker image, list."""
+def run_list(repo: DynamoImageRepository, request: ListRequest, marker: str | None) -> Page[Image]:
+    """What ``ImagesController.index`` does: parse, ask the policy whether the caller is an admin, read the marker
+    image, list."""
     from shared.config import Settings
-    from shared.domain.listing import ListPlan, parse_filters, parse_sort, plan_partitions, sort_value
+    from shared.domain.listing import ImageQuery, parse_filters, parse_sort
+    from shared.policy import Policies
 
     settings = Settings()
     params = list(request.params)
-    filters = parse_filters(params)
-    sort = parse_sort(params)
-    after = None
-    if marker is not None:
-        after = sort_value(repo.get(marker), sort.key)
-    plan = ListPlan(
+    admin = Policies.for_settings(settings).for_context(request.ctx).is_admin
+    query = ImageQuery(
         ctx=request.ctx,
-        filters=filters,
-        sort=sort,
-        partitions=plan_partitions(request.ctx, filters),
+        admin=admin,
+        filters=parse_filters(params),
+        sort=parse_sort(params),
         limit=settings.limit_param_default,
         budget=settings.list_scan_budget,
-        after=after,
+        marker=repo.get(marker) if marker is not None else None,
     )
-    return repo.list(plan)
+    return repo.list(query)
 
 
 @dataclass
@@ -270,7 +269,7 @@ def measure(
         seen.append((counter.total_calls, counter.items))
         if first is None:
             capacity = counter.capacity if counter.capacity_reported else None
-            first = (counter.total_calls, counter.items, counter.ops(), len(page.images), capacity)
+            first = (counter.total_calls, counter.items, counter.ops(), len(page.items), capacity)
     assert first is not None
     return Measured(first[0], first[1], first[2], first[3], first[4], latencies, cpu, len(set(seen)) == 1)
 
@@ -281,7 +280,8 @@ def measure(
 def run(sizes: Sequence[int] = (1000, 20000), reps: int = 3, large_reps: int = 1) -> PartResult:
     """Load each size in turn (incrementally) and measure every list request at it: ``reps`` times at the smallest
     size, ``large_reps`` times at the others (counts do not vary between runs; moto's latency grows with size)."""
-    from shared.data.dynamodb import DynamoImageRepository
+    from shared.data.dynamodb.images import DynamoImageRepository
+    from shared.data.dynamodb.table import table_models
     from shared.resources import IMAGES_TABLE
 
     use_fake_aws_env()
@@ -291,7 +291,7 @@ def run(sizes: Sequence[int] = (1000, 20000), reps: int = 3, large_reps: int = 1
     loads: dict[int, float] = {}
     with ServerProcess("moto", name="listcost-moto") as moto:
         create_images_table(moto.url, TABLE_NAME)
-        repo = DynamoImageRepository(IMAGES_TABLE, TABLE_NAME, "us-east-1", moto.url)
+        repo = DynamoImageRepository(table_models(IMAGES_TABLE, TABLE_NAME, moto.url, "us-east-1"))
         counter = hook(repo)
         loaded = 0
         for size in sizes:

@@ -63,10 +63,14 @@ from benchmarks.uploads import (
     status_kib,
     uploading_image,
 )
+from benchmarks.uploads import (
+    image_bucket as _image_bucket,
+)
 
 if TYPE_CHECKING:
     from shared.bootstrap import Container
     from shared.config import Settings
+    from shared.jobs import CopyJob
 
 MiB = 1024 * 1024
 SWIFT_SCRIPTS = REPO_ROOT / "tests" / "backends" / "swift"
@@ -204,10 +208,11 @@ def store_image(container: Container, size: int, chunks: Iterable[bytes]) -> Sto
     record the image active there, as the finaliser does."""
     import urllib3
 
-    from shared.domain.image import ImageData, Location
+    from shared.domain.image import ImageData
+    from shared.domain.location import Location
 
-    repo, bucket = container.image_repository, container.image_bucket
-    image, session = uploading_image(repo, size)
+    bucket = _image_bucket(container)
+    image, session = uploading_image(container, size)
     md5, secure = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)
 
     def body() -> Iterator[bytes]:
@@ -223,34 +228,31 @@ def store_image(container: Container, size: int, chunks: Iterable[bytes]) -> Sto
     if response.status != 200:
         raise RuntimeError(f"PUT {session.key} to moto: {response.status} {response.data[:200]!r}")
     data = ImageData(size, md5.hexdigest(), HASH_ALGO, secure.hexdigest(), None)
+    image = container.image_uow.get(image.id)
     image.activate(data, Location(container.settings.primary_store_id, bucket.location_url(session.key)))
-    image.touch()
-    repo.save(image)
+    container.image_uow.commit(image)
     return StoredImage(image.id, session.key, size, data.checksum, data.os_hash_value)
 
 
-def plan_copy(container: Container, image_id: str, store: str) -> dict[str, Any]:
+def plan_copy(container: Container, image_id: str, store: str) -> CopyJob:
     """A pending copy of the image to ``store`` (as the copy-image API records it); returns its store_sync job."""
-    from shared.services.replication import COPY, new_batch
+    from shared.jobs import CopyJob
+    from shared.services.replication import new_batch
 
-    repo = container.image_repository
-    image = repo.get(image_id)
+    image = container.image_uow.get(image_id)
     batch = new_batch()
     image.plan_copies([store], batch, must_succeed=True)
-    image.touch()
-    repo.save(image)
-    return {"op": COPY, "image_id": image_id, "store": store, "batch": batch}
+    container.image_uow.commit(image)
+    return CopyJob(image_id, store, batch)
 
 
 def remove_copy(container: Container, image_id: str, store: str) -> None:
     """Forget the image's copy in ``store`` and delete its bytes there (before the next copy, and at the end)."""
-    repo = container.image_repository
-    image = repo.get(image_id)
+    image = container.image_uow.get(image_id)
     if image.location(store) is None:
         return
     location = image.remove_copy(store)
-    image.touch()
-    repo.save(image)
+    container.image_uow.commit(image)
     container.stores.driver(store).delete(location.url)
 
 

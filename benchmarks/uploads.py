@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,6 +53,7 @@ from benchmarks._common import (
 )
 
 if TYPE_CHECKING:
+    from shared.bootstrap import Container
     from shared.config import Settings
     from shared.data.base import ImageRepository
     from shared.domain.image import Image
@@ -159,12 +159,12 @@ def _notify_image_keys(settings: Settings) -> bool:
     """Make sure objects under ``images/`` notify the upload queue; True if a notification had to be added.
 
     A guard, not a fix: devstack's provisioning once filtered the notification on ``staging/`` while uploads write
-    under ``shared.domain.upload.IMAGE_KEY_PREFIX``, and then no presigned upload of the stack became active. The
+    under ``shared.resources.IMAGE_OBJECT_PREFIX``, and then no presigned upload of the stack became active. The
     table says when this had to step in.
     """
     import boto3
 
-    from shared.domain.upload import IMAGE_KEY_PREFIX
+    from shared.resources import IMAGE_OBJECT_PREFIX as IMAGE_KEY_PREFIX
 
     session = boto3.session.Session(region_name=settings.aws_region)
     s3 = session.client("s3", endpoint_url=settings.aws_endpoint_url)
@@ -200,17 +200,25 @@ def _notify_image_keys(settings: Settings) -> bool:
         sqs.close()
 
 
-def uploading_image(repo: ImageRepository, size: int) -> tuple[Image, UploadSession]:
+def uploading_image(container: Container, size: int) -> tuple[Image, UploadSession]:
     """A raw/bare image with an open single-PUT session for ``size`` bytes, as ``POST .../upload`` leaves it."""
-    from shared.domain.image import Image, utcnow
-    from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
+    from shared.domain.image import Image
+    from shared.domain.upload import UploadMethod, UploadPlan
 
-    image = repo.add(Image.new(owner=PROJECT, name="bench-uploads", disk_format="raw", container_format="bare"))
+    uow = container.image_uow
+    image = uow.add(Image.new(owner=PROJECT, name="bench-uploads", disk_format="raw", container_format="bare"))
     plan = UploadPlan(UploadMethod.SINGLE, None, 1)
-    session = UploadSession.new(image.id, plan, size=size, now=utcnow(), ttl=timedelta(hours=1))
-    image.open_upload(session, utcnow())
-    image.touch()
-    return repo.save(image), session
+    session = container.upload_sessions.open(image, plan, size)
+    return uow.repo.get(image.id), session
+
+
+def image_bucket(container: Container) -> ImageBucket:
+    """The container's upload bucket, the S3 one (the benchmark reads its client)."""
+    from shared.stores.s3 import ImageBucket
+
+    bucket = container.image_bucket
+    assert isinstance(bucket, ImageBucket)
+    return bucket
 
 
 def put_object(bucket: ImageBucket, key: str, size: int) -> float:
@@ -279,7 +287,7 @@ def measure_throughput(mib: int, reps: int) -> Throughput:
     """Hashing limit vs ``digest()`` in memory (interleaved, ``reps`` each), then a read and ``handle_object``."""
     from shared.bootstrap import Container
     from shared.domain.image import Image
-    from shared.services.digest import Digest
+    from shared.streams.digest import Digest
 
     out = Throughput(mib, reps)
     with ServerProcess("moto", name="uploads-moto") as moto:
@@ -298,8 +306,8 @@ def measure_throughput(mib: int, reps: int) -> Throughput:
             out.digest_result = _digest_label(result if isinstance(result, Digest) else None, result)
         del chunks
 
-        repo, bucket = container.image_repository, container.image_bucket
-        image, session = uploading_image(repo, mib * MiB)
+        bucket = image_bucket(container)
+        image, session = uploading_image(container, mib * MiB)
         out.put_s = put_object(bucket, session.key, mib * MiB)
         moto_cpu, started = moto.cpu_seconds(), time.perf_counter()
         read = bucket.read(session.key)
@@ -369,8 +377,8 @@ def _rss_from_moto(run: RssRun) -> None:
     with ServerProcess("moto", name="uploads-moto") as moto:
         settings, _ = provision_moto(moto.url, notify_images=False)
         container = Container(settings)
-        _, session = uploading_image(container.image_repository, run.mib * MiB)
-        run.put_s = put_object(container.image_bucket, session.key, run.mib * MiB)
+        _, session = uploading_image(container, run.mib * MiB)
+        run.put_s = put_object(image_bucket(container), session.key, run.mib * MiB)
         _finalize_child(run, {"SGLANCE_AWS_ENDPOINT_URL": moto.url}, ["--key", session.key])
         run.moto_hwm_kib = status_kib(moto.pid, "VmHWM")
 
@@ -402,7 +410,7 @@ def finalize_child(argv: Sequence[str]) -> None:
     from shared.bootstrap import Container
     from shared.config import get_settings
     from shared.domain.image import Image
-    from shared.domain.upload import parse_image_key
+    from shared.resources import parse_image_object_key as parse_image_key
     from shared.services.finalize import Refusal
 
     container = Container(get_settings())
@@ -415,7 +423,7 @@ def finalize_child(argv: Sequence[str]) -> None:
         if parsed is None:
             raise SystemExit(f"not an image key: {args.key}")
         container.image_repository.get(parsed[0])
-        container.image_bucket.client.head_object(Bucket=container.settings.image_bucket, Key=args.key)
+        image_bucket(container).client.head_object(Bucket=container.settings.image_bucket, Key=args.key)
     before = status_kib("self", "VmHWM")
     started = time.perf_counter()
     if args.key:
@@ -547,7 +555,7 @@ def _api_json(base: str, method: str, path: str, body: Any = None) -> Any:
 
 def _wait_active(repo: ImageRepository, image_id: str, mark: Callable[[], Mark]) -> Mark:
     """Poll the record (DynamoDB, not the API: the API process's CPU stays the finaliser's) until active."""
-    from shared.domain.image import ImageStatus
+    from shared.domain.status import ImageStatus
     from shared.domain.upload import UPLOAD_ERROR_PROPERTY
 
     deadline = time.monotonic() + ACTIVE_TIMEOUT_S

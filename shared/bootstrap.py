@@ -1,27 +1,51 @@
-"""The composition root: builds repositories and authenticators from Settings, once, lazily."""
+"""The composition root: builds every collaborator of every function from Settings, once, on first use.
+
+``AwsClients`` is the one factory of AWS SDK clients (one client per service and region, shared by every
+adapter); ``Container`` wires the adapters (repositories, the upload bucket, queues, stores, the notifier) into
+the unit of work and the services. Nothing is built before it is needed, so a cold start pays only for what the
+first request touches. Tests replace parts through ``overrides`` (by the property's name).
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shared.config import Settings
-from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
 
 if TYPE_CHECKING:
+    from shared.data.base import ImageRepository
+    from shared.data.dynamodb.table import TableModels
     from shared.data.tasks import TaskRepository
     from shared.notifications import Notifier
     from shared.notifications.events import Events
+    from shared.policy import Policies
+    from shared.policy.property_protections import PropertyProtections
     from shared.queues import WorkQueue
-    from shared.quota import QuotaLedger
+    from shared.quota.ledger import QuotaLedger
+    from shared.services.copies import Copies
+    from shared.services.downloads import Downloads
     from shared.services.finalize import UploadFinalizer
-    from shared.services.imports import ImportWorker
+    from shared.services.images import ImageService
+    from shared.services.import_worker import ImportWorker
+    from shared.services.imports import Imports
+    from shared.services.locations import Locations
+    from shared.services.quotas import Quotas
     from shared.services.replication import Replicator, StoreSync
+    from shared.services.staging import Staging
+    from shared.services.streamed_uploads import StreamedUploads
     from shared.services.tasks import TaskService
+    from shared.services.unit_of_work import ImageUnitOfWork, TaskUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
+    from shared.services.uploads import PresignedUploads
     from shared.stores.registry import StoreSet
-    from shared.stores.s3 import ImageBucket
+    from shared.upload_bucket import UploadBucket
+
+T = TypeVar("T")
 
 
 class Authenticator(Protocol):
@@ -37,83 +61,258 @@ class Authenticator(Protocol):
         ...
 
 
+class AwsClients:
+    """One boto3 client per AWS service and region, made on first use and shared (clients are thread-safe)."""
+
+    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client of ``service`` (in ``region``, default the settings' region)."""
+        key = (service, region or self.region)
+        with self._lock:
+            if key not in self._clients:
+                import boto3
+
+                self._clients[key] = boto3.client(
+                    service, region_name=key[1], endpoint_url=self.endpoint_url, config=self._config(service)
+                )
+            return self._clients[key]
+
+    def close(self) -> None:
+        """Close every client made so far (their connection pools)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def _config(self, service: str) -> Any:
+        from botocore.config import Config
+
+        if service == "s3":
+            # SigV4 always; path-style addressing off AWS, where emulators need it.
+            addressing = "path" if self.endpoint_url else "virtual"
+            return Config(signature_version="s3v4", s3={"addressing_style": addressing}, retries={"mode": "standard"})
+        if service == "events":
+            # A slow bus must not hold the user's request for long: short timeouts, one retry.
+            return Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+        if service == "dynamodb":
+            # What pynamodb would configure for itself: no client-side validation, three retries.
+            return Config(parameter_validation=False, retries={"total_max_attempts": 4, "mode": "standard"})
+        return Config(retries={"mode": "standard"})
+
+    def secret(self, arn: str) -> str:
+        """The ``SecretString`` of a Secrets Manager secret, read in the secret's own region."""
+        from shared.secrets import read_secret, secret_region
+
+        return read_secret(arn, self.client("secretsmanager", secret_region(arn, self.region)))
+
+
 @dataclass
 class Container:
-    """Everything the API function needs, built on first use (cold start pays only for what it touches)."""
+    """Everything the functions need, built on first use (cold start pays only for what it touches)."""
 
     settings: Settings
     overrides: dict[str, object] = field(default_factory=dict)
 
+    def _given(self, name: str, build: Callable[[], T]) -> T:
+        """The override named ``name``, else what ``build()`` makes."""
+        if name in self.overrides:
+            part: T = self.overrides[name]  # type: ignore[assignment]
+            return part
+        built: T = build()
+        return built
+
+    # -- adapters -------------------------------------------------------------------------------------
+
+    @cached_property
+    def aws(self) -> AwsClients:
+        """The AWS client factory."""
+        return self._given("aws", lambda: AwsClients(self.settings.aws_region, self.settings.aws_endpoint_url))
+
+    @cached_property
+    def table_models(self) -> TableModels:
+        """The pynamodb models of the images table, on the shared DynamoDB client."""
+
+        def build() -> TableModels:
+            from shared.data.dynamodb.table import table_models
+            from shared.resources import IMAGES_TABLE
+
+            s = self.settings
+            return table_models(
+                IMAGES_TABLE, s.table_name, s.aws_endpoint_url, s.aws_region, self.aws.client("dynamodb")
+            )
+
+        return self._given("table_models", build)
+
     @cached_property
     def image_repository(self) -> ImageRepository:
-        """The DynamoDB image repository named by the settings."""
-        if "image_repository" in self.overrides:
-            return self.overrides["image_repository"]  # type: ignore[return-value]
-        from shared.data.dynamodb import DynamoImageRepository
-        from shared.resources import IMAGES_TABLE
+        """The DynamoDB image repository."""
 
-        s = self.settings
-        return DynamoImageRepository(IMAGES_TABLE, s.table_name, s.aws_region, s.aws_endpoint_url, quota=self.quota)
+        def build() -> ImageRepository:
+            from shared.data.dynamodb.images import DynamoImageRepository
+
+            return DynamoImageRepository(self.table_models)
+
+        return self._given("image_repository", build)
+
+    @cached_property
+    def task_repository(self) -> TaskRepository:
+        """Task records, in the images table."""
+
+        def build() -> TaskRepository:
+            from datetime import timedelta
+
+            from shared.data.dynamodb.tasks import DynamoTaskRepository
+
+            return DynamoTaskRepository(self.table_models, timedelta(hours=self.settings.task_time_to_live))
+
+        return self._given("task_repository", build)
 
     @cached_property
     def quota(self) -> QuotaLedger:
-        """Unified limits and usage counters (docs/quotas.md)."""
-        if "quota" in self.overrides:
-            return self.overrides["quota"]  # type: ignore[return-value]
-        from shared.quota import QuotaLedger
+        """Unified limits and usage counters (docs/quotas.md); none kept beside an overridden image repository."""
 
-        s = self.settings
-        return QuotaLedger(
-            s.table_name, s.default_limits, s.aws_region, s.aws_endpoint_url, max_locations=s.image_location_quota
-        )
+        def build() -> QuotaLedger:
+            s = self.settings
+            if "image_repository" in self.overrides:
+                from shared.quota.ledger import NullQuotaLedger
+
+                return NullQuotaLedger(s.default_limits, s.image_location_quota)
+            from shared.data.dynamodb.quota import DynamoQuotaLedger
+
+            return DynamoQuotaLedger(self.table_models, s.default_limits, s.image_location_quota)
+
+        return self._given("quota", build)
 
     @cached_property
-    def image_bucket(self) -> ImageBucket:
-        """The S3 bucket holding image bytes."""
-        if "image_bucket" in self.overrides:
-            return self.overrides["image_bucket"]  # type: ignore[return-value]
-        from shared.stores.s3 import ImageBucket
+    def image_bucket(self) -> UploadBucket:
+        """The S3 bucket every upload lands in."""
 
-        s = self.settings
-        return ImageBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url)
+        def build() -> UploadBucket:
+            from shared.stores.s3 import ImageBucket
+
+            s = self.settings
+            return ImageBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url, client=self.aws.client("s3"))
+
+        return self._given("image_bucket", build)
+
+    def _queue(self, name: str) -> WorkQueue:
+        from shared.queues import WorkQueue
+
+        return WorkQueue(name, lambda: self.aws.client("sqs"))
 
     @cached_property
     def import_queue(self) -> WorkQueue:
         """The queue of the import worker."""
-        if "import_queue" in self.overrides:
-            return self.overrides["import_queue"]  # type: ignore[return-value]
-        from shared.queues import WorkQueue
-
-        s = self.settings
-        return WorkQueue(s.import_queue_name, s.aws_region, s.aws_endpoint_url)
+        return self._given("import_queue", lambda: self._queue(self.settings.import_queue_name))
 
     @cached_property
     def store_sync_queue(self) -> WorkQueue:
         """The queue of the store_sync function."""
-        if "store_sync_queue" in self.overrides:
-            return self.overrides["store_sync_queue"]  # type: ignore[return-value]
-        from shared.queues import WorkQueue
-
-        s = self.settings
-        return WorkQueue(s.store_sync_queue_name, s.aws_region, s.aws_endpoint_url)
+        return self._given("store_sync_queue", lambda: self._queue(self.settings.store_sync_queue_name))
 
     @cached_property
     def stores(self) -> StoreSet:
         """Every configured store (drivers built on first use; secrets read from Secrets Manager then)."""
-        if "stores" in self.overrides:
-            return self.overrides["stores"]  # type: ignore[return-value]
-        from functools import cache
 
-        from shared.secrets import read_secret, secret_fields
-        from shared.stores.registry import StoreSet
+        def build() -> StoreSet:
+            from functools import cache
+
+            from shared.secrets import secret_fields
+            from shared.stores.registry import StoreSet
+
+            @cache
+            def secrets(arn: str) -> dict[str, str]:
+                return secret_fields(self.aws.secret(arn))
+
+            return StoreSet.for_settings(self.settings, secrets)
+
+        return self._given("stores", build)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Glance's notifications: the EventBridge bus, or nothing (settings.notification_driver)."""
+
+        def build() -> Notifier:
+            from shared.notifications import NullNotifier
+
+            s = self.settings
+            if s.notification_driver == "noop":
+                return NullNotifier(s.default_publisher_id, s.disabled_notifications)
+            from shared.notifications.eventbridge import EventBridgeNotifier
+
+            return EventBridgeNotifier(
+                s.default_publisher_id,
+                s.disabled_notifications,
+                bus_name=s.event_bus_name,
+                source=s.notification_source,
+                client=lambda: self.aws.client("events"),
+            )
+
+        return self._given("notifier", build)
+
+    @cached_property
+    def events(self) -> Events:
+        """The notifier, with one method per Glance event."""
+        from shared.notifications.events import Events
+
+        return Events(self.notifier)
+
+    @cached_property
+    def policies(self) -> Policies:
+        """Each caller's policy over the enforcer of the policy file."""
+        from shared.policy import Policies
+
+        return Policies.for_settings(self.settings)
+
+    @cached_property
+    def protections(self) -> PropertyProtections:
+        """Glance's property protections (everything allowed when off)."""
+        from shared.policy.property_protections import protections_for
 
         s = self.settings
+        return protections_for(s.property_protection_file, s.property_protection_rule_format, s.policy_file)
 
-        @cache
-        def secrets(arn: str) -> dict[str, str]:
-            return secret_fields(read_secret(arn, default_region=s.aws_region, endpoint_url=s.aws_endpoint_url))
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """The authenticator of the configured auth mode."""
+        if self.settings.auth_mode == "trusted-headers":
+            from shared.auth.trusted_headers import TrustedHeadersAuthenticator
 
-        return StoreSet.for_settings(s, secrets)
+            return TrustedHeadersAuthenticator(self.settings)
+        from shared.auth.keystone import KeystoneAuthenticator
+
+        return KeystoneAuthenticator(self.settings, read_secret=self.aws.secret)
+
+    # -- the unit of work and the services --------------------------------------------------------------
+
+    @cached_property
+    def image_uow(self) -> ImageUnitOfWork:
+        """Loads and writes images, with their quota counters and events."""
+        from shared.services.unit_of_work import ImageUnitOfWork
+
+        s = self.settings
+        return ImageUnitOfWork(self.image_repository, self.quota, self.events, s.concurrent_write_attempts)
+
+    @cached_property
+    def task_uow(self) -> TaskUnitOfWork:
+        """Loads and writes task records, with their events."""
+        from shared.services.unit_of_work import TaskUnitOfWork
+
+        return TaskUnitOfWork(self.task_repository, self.events, self.settings.concurrent_write_attempts)
+
+    @cached_property
+    def tasks(self) -> TaskService:
+        """Creates, reads and moves task records."""
+        from datetime import timedelta
+
+        from shared.services.tasks import TaskService
+
+        return TaskService(self.task_uow, timedelta(hours=self.settings.task_time_to_live))
 
     @cached_property
     def replicator(self) -> Replicator:
@@ -127,85 +326,92 @@ class Container:
         """Runs store_sync jobs."""
         from shared.services.replication import StoreSync
 
-        return StoreSync(
-            self.image_repository, self.stores, self.replicator, self.settings, tasks=self.tasks, events=self.events
-        )
+        return StoreSync(self.image_uow, self.stores, self.replicator, self.settings, self.tasks, self.events)
 
     @cached_property
     def finalizer(self) -> UploadFinalizer:
         """Verifies uploaded bytes and records the outcome on the image (and queues its store copies)."""
         from shared.services.finalize import UploadFinalizer
 
-        return UploadFinalizer(
-            self.image_repository, self.image_bucket, self.settings, self.replicator, events=self.events
-        )
+        return UploadFinalizer(self.image_uow, self.image_bucket, self.settings, self.replicator, self.events)
 
     @cached_property
     def import_worker(self) -> ImportWorker:
         """Finishes queued imports."""
-        from shared.services.imports import ImportWorker
+        from shared.services.import_worker import ImportWorker
 
-        return ImportWorker(
-            self.image_repository, self.image_bucket, self.finalizer, self.settings, self.stores, tasks=self.tasks
+        return ImportWorker(self.image_uow, self.image_bucket, self.finalizer, self.settings, self.stores, self.tasks)
+
+    @cached_property
+    def images(self) -> ImageService:
+        """Reads, lists, creates, writes and deletes images."""
+        from shared.services.images import ImageService
+
+        return ImageService(self.image_uow, self.replicator)
+
+    @cached_property
+    def upload_sessions(self) -> UploadSessions:
+        """Opens and discards upload sessions."""
+        from shared.services.upload_sessions import UploadSessions
+
+        return UploadSessions(self.image_uow, self.image_bucket, self.settings, self.quota, self.replicator)
+
+    @cached_property
+    def uploads(self) -> PresignedUploads:
+        """Presigned direct uploads."""
+        from shared.services.uploads import PresignedUploads
+
+        return PresignedUploads(self.upload_sessions, self.image_uow, self.image_bucket, self.settings, self.events)
+
+    @cached_property
+    def streamed_uploads(self) -> StreamedUploads:
+        """PUT /file: bytes streamed through the service."""
+        from shared.services.streamed_uploads import StreamedUploads
+
+        return StreamedUploads(
+            self.upload_sessions, self.image_uow, self.image_bucket, self.finalizer, self.settings, self.events
         )
 
     @cached_property
-    def notifier(self) -> Notifier:
-        """Glance's notifications: the EventBridge bus, or nothing (settings.notification_driver)."""
-        if "notifier" in self.overrides:
-            return self.overrides["notifier"]  # type: ignore[return-value]
-        from shared.notifications import NullNotifier
+    def staging(self) -> Staging:
+        """PUT /stage: the bytes of a glance-direct import."""
+        from shared.services.staging import Staging
 
-        s = self.settings
-        if s.notification_driver == "noop":
-            return NullNotifier(s.default_publisher_id, s.disabled_notifications)
-        from shared.notifications.eventbridge import EventBridgeNotifier
+        return Staging(self.upload_sessions, self.image_uow, self.image_bucket, self.settings)
 
-        return EventBridgeNotifier(
-            s.default_publisher_id,
-            s.disabled_notifications,
-            bus_name=s.event_bus_name,
-            source=s.notification_source,
-            region=s.aws_region,
-            endpoint_url=s.aws_endpoint_url,
+    @cached_property
+    def imports(self) -> Imports:
+        """Starts glance-direct and web-download imports (and the legacy import task)."""
+        from shared.services.imports import Imports
+
+        return Imports(
+            self.upload_sessions, self.image_uow, self.tasks, self.replicator, self.import_queue, self.settings
         )
 
     @cached_property
-    def task_repository(self) -> TaskRepository:
-        """Task records, in the images table."""
-        if "task_repository" in self.overrides:
-            return self.overrides["task_repository"]  # type: ignore[return-value]
-        from datetime import timedelta
+    def copies(self) -> Copies:
+        """Starts copy-image requests."""
+        from shared.services.copies import Copies
 
-        from shared.data.tasks import DynamoTaskRepository
-
-        s = self.settings
-        ttl = timedelta(hours=s.task_time_to_live)
-        return DynamoTaskRepository(s.table_name, s.aws_region, s.aws_endpoint_url, ttl)
+        return Copies(self.image_uow, self.imports, self.tasks, self.replicator)
 
     @cached_property
-    def tasks(self) -> TaskService:
-        """Creates and moves task records (and sends their events)."""
-        from datetime import timedelta
+    def downloads(self) -> Downloads:
+        """Serves image data."""
+        from shared.services.downloads import Downloads
 
-        from shared.services.tasks import TaskService
-
-        return TaskService(self.task_repository, self.events, timedelta(hours=self.settings.task_time_to_live))
+        return Downloads(self.image_bucket, self.stores, self.settings, self.events)
 
     @cached_property
-    def events(self) -> Events:
-        """The notifier, with one method per Glance event."""
-        from shared.notifications.events import Events
+    def quotas(self) -> Quotas:
+        """Quota usage and per-project limits."""
+        from shared.services.quotas import Quotas
 
-        return Events(self.notifier)
+        return Quotas(self.quota)
 
     @cached_property
-    def authenticator(self) -> Authenticator:
-        """The authenticator of the configured auth mode."""
-        if self.settings.auth_mode == "trusted-headers":
-            from shared.auth.trusted_headers import TrustedHeadersAuthenticator
+    def locations(self) -> Locations:
+        """Store discovery, store copies and service-added locations."""
+        from shared.services.locations import Locations
 
-            return TrustedHeadersAuthenticator(self.settings)
-        from shared.auth.keystone import KeystoneAuthenticator
-
-        return KeystoneAuthenticator(self.settings)
+        return Locations(self.image_uow, self.upload_sessions, self.replicator, self.import_queue, self.settings)

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     api_body_limit: int = Field(default=4_400_000, ge=0)
     # A PUT /file session is finalised by the API itself; the S3 event waits this long before taking over.
     proxy_finalize_grace_seconds: int = Field(default=300, ge=0)
+    # How often a worker (finaliser, import worker, store_sync, task records) reads and writes an image or task again
+    # after its conditional write lost a race with another writer, before giving up (409); the API never retries.
+    concurrent_write_attempts: int = Field(default=8, ge=1, le=50)
 
     # -- stores (docs/stores.md) ------------------------------------------------------------------
     # The image bucket's store id: every upload lands there, and it serves downloads unless ?prefer= says otherwise.

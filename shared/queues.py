@@ -1,28 +1,28 @@
-"""Sending jobs to an SQS work queue (the client and the queue URL are looked up on first use)."""
+"""Sending jobs (``shared/jobs.py``) to an SQS work queue; the queue URL is looked up on first use."""
 
 from __future__ import annotations
 
 import json
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.jobs import Job
 
 
 class WorkQueue:
-    """One SQS queue that a worker function consumes."""
+    """One SQS queue that a worker function consumes; ``client`` makes the SQS client (on the first send)."""
 
-    def __init__(self, name: str, region: str, endpoint_url: str | None = None, client: Any | None = None) -> None:
+    def __init__(self, name: str, client: Callable[[], Any]) -> None:
         self.name = name
-        self._region = region
-        self._endpoint_url = endpoint_url
-        if client is not None:
-            self.__dict__["client"] = client
+        self._make_client = client
 
     @cached_property
     def client(self) -> Any:
         """The SQS client."""
-        import boto3
-
-        return boto3.client("sqs", region_name=self._region, endpoint_url=self._endpoint_url)
+        return self._make_client()
 
     @cached_property
     def url(self) -> str:
@@ -30,6 +30,6 @@ class WorkQueue:
         url: str = self.client.get_queue_url(QueueName=self.name)["QueueUrl"]
         return url
 
-    def send(self, job: dict[str, Any]) -> None:
-        """Queue one job (a JSON object)."""
-        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(job, sort_keys=True))
+    def send(self, job: Job) -> None:
+        """Queue one job."""
+        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(job.message(), sort_keys=True))

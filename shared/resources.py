@@ -2,7 +2,8 @@
 
 Names come from ``Settings``; shapes (keys, indexes, queue wiring) are fixed here. ``infra/stacks`` turns
 these into CloudFormation, ``devstack`` creates them on the emulator with boto3, and
-``shared/data/dynamodb.py`` builds its pynamodb models from the same table description.
+``shared/data/dynamodb/table.py`` builds its pynamodb models from the same table description. The key layout of
+the image bucket (``image_object_key``) lives here too: the bucket's notifications and lifecycle filter on it.
 """
 
 from __future__ import annotations
@@ -10,20 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.domain.listing import SORT_KEYS
+
 if TYPE_CHECKING:
     from shared.config import Settings
 
-# Sort keys Glance accepts for GET /v2/images, in Glance's order.
-SORT_KEYS: tuple[str, ...] = (
-    "name",
-    "status",
-    "container_format",
-    "disk_format",
-    "size",
-    "id",
-    "created_at",
-    "updated_at",
-)
 
 # Every image has one small "list entry" item per list partition it belongs to (its owner's, its visibility's;
 # later, one per accepting member). Entries carry the encoded sort values; one keys-only index per sort key
@@ -84,6 +76,23 @@ class QueueDef:
 
 # Key prefix of every image object (images/<image id>/<upload session id>); S3 notifications are filtered on it.
 IMAGE_OBJECT_PREFIX = "images/"
+
+
+def image_object_key(image_id: str, session_id: str) -> str:
+    """The object key of one upload session's bytes."""
+    return f"{IMAGE_OBJECT_PREFIX}{image_id}/{session_id}"
+
+
+def parse_image_object_key(key: str) -> tuple[str, str] | None:
+    """``(image id, session id)`` of an image object key, or None for any other key."""
+    if not key.startswith(IMAGE_OBJECT_PREFIX):
+        return None
+    parts = key[len(IMAGE_OBJECT_PREFIX) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
 # Objects carry this tag from upload until finalisation; the bucket lifecycle expires objects still pending
 # after a week (abandoned or refused uploads), and never touches active ones.
 STATE_TAG_KEY = "sglance-state"

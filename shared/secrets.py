@@ -1,7 +1,8 @@
 """Secrets Manager reads: credentials never live in code, settings files or location URLs on AWS.
 
-``read_secret(arn)`` returns the secret string; ``read_secret_fields(arn)`` its JSON object (a plain string is
-returned as ``{"value": string}``). The client is created on first use, in the secret's own region.
+``read_secret(arn, client)`` returns the secret string and ``secret_fields`` its JSON object (a plain string is
+returned as ``{"value": string}``). The client comes from the composition root (``AwsClients.secret``), made in
+the secret's own region on first use.
 """
 
 from __future__ import annotations
@@ -14,28 +15,24 @@ class SecretUnavailableError(Exception):
     """The secret could not be read (the message names the ARN, never the value)."""
 
 
-def read_secret(arn: str, *, default_region: str, endpoint_url: str | None = None, client: Any = None) -> str:
-    """The ``SecretString`` of ``arn``.
+def secret_region(arn: str, default: str) -> str:
+    """The region a secret lives in: the ARN's, else ``default``."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 and parts[3] else default
+
+
+def read_secret(arn: str, client: Any) -> str:
+    """The ``SecretString`` of ``arn``, read with a Secrets Manager ``client`` of the secret's region.
 
     Raises:
         SecretUnavailableError: Secrets Manager refused or could not be reached.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    owned = client is None
-    if client is None:
-        import boto3
-
-        parts = arn.split(":")
-        region = parts[3] if len(parts) > 3 and parts[3] else default_region
-        client = boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint_url)
     try:
         value: str = client.get_secret_value(SecretId=arn)["SecretString"]
     except (BotoCoreError, ClientError, KeyError) as exc:
         raise SecretUnavailableError(f"cannot read secret {arn}: {type(exc).__name__}") from None
-    finally:
-        if owned:
-            client.close()
     return value
 
 

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the container, the caller's context, parsed bodies, controllers."""
+"""FastAPI dependencies: the container, the caller's context, parsed bodies, and the controllers.
+
+Controllers are wired here, once per app and on first use, from the services of the composition root
+(``shared/bootstrap.py``); they hold no per-request state.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from functions.api.controllers.image_data import DataHooks, ImageDataController
+from functions.api.controllers.image_data import ImageDataController
+from functions.api.controllers.image_factory import ImageFactory
 from functions.api.controllers.images import ImagesController
+from functions.api.controllers.imports import ImportsController
 from functions.api.controllers.members import MembersController
+from functions.api.controllers.uploads import UploadsController
 from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
@@ -66,43 +73,38 @@ PatchBody = Annotated[Any, Depends(get_patch_body)]
 T = TypeVar("T")
 
 
-def _per_app(request: Request, name: str, build: Callable[[], T]) -> T:
-    """Controllers hold no per-request state: build each once per app, on first use."""
+def _per_app(request: Request, name: str, build: Callable[[Container], T]) -> T:
+    """Build a controller once per app, on first use."""
     controller: T | None = getattr(request.app.state, name, None)
     if controller is None:
-        controller = build()
+        controller = build(get_container(request))
         setattr(request.app.state, name, controller)
     return controller
 
 
-def get_images_controller(request: Request, container: ContainerDep) -> ImagesController:
+def _factory(c: Container) -> ImageFactory:
+    return ImageFactory(c.settings, c.protections)
+
+
+def get_images_controller(request: Request) -> ImagesController:
     """The images controller."""
     return _per_app(
         request,
         "images_controller",
-        lambda: ImagesController(
-            container.image_repository, container.settings, container.replicator, container.events
-        ),
+        lambda c: ImagesController(c.images, _factory(c), c.policies, c.protections, c.settings),
     )
 
 
 ImagesDep = Annotated[ImagesController, Depends(get_images_controller)]
 
 
-def get_image_data_controller(request: Request, container: ContainerDep) -> ImageDataController:
-    """The image-data controller."""
-    c = container
+def get_image_data_controller(request: Request) -> ImageDataController:
+    """The image-data controller (PUT/GET /file, PUT /stage)."""
     return _per_app(
         request,
         "image_data_controller",
-        lambda: ImageDataController(
-            c.image_repository,
-            c.image_bucket,
-            c.finalizer,
-            c.settings,
-            c.import_queue,
-            c.replicator,
-            DataHooks(c.events, c.tasks, c.quota),
+        lambda c: ImageDataController(
+            c.images, c.policies, c.upload_sessions, c.streamed_uploads, c.staging, c.downloads
         ),
     )
 
@@ -110,34 +112,77 @@ def get_image_data_controller(request: Request, container: ContainerDep) -> Imag
 ImageDataDep = Annotated[ImageDataController, Depends(get_image_data_controller)]
 
 
-def get_members_controller(request: Request, container: ContainerDep) -> MembersController:
-    """The members controller."""
+def get_uploads_controller(request: Request) -> UploadsController:
+    """The presigned-uploads controller."""
     return _per_app(
         request,
-        "members_controller",
-        lambda: MembersController(container.image_repository, container.settings, container.events),
+        "uploads_controller",
+        lambda c: UploadsController(c.images, c.policies, c.upload_sessions, c.uploads),
     )
+
+
+UploadsDep = Annotated[UploadsController, Depends(get_uploads_controller)]
+
+
+def get_imports_controller(request: Request) -> ImportsController:
+    """The import controller."""
+    return _per_app(
+        request, "imports_controller", lambda c: ImportsController(c.images, c.policies, c.imports, c.copies)
+    )
+
+
+ImportsDep = Annotated[ImportsController, Depends(get_imports_controller)]
+
+
+def get_members_controller(request: Request) -> MembersController:
+    """The members controller."""
+    return _per_app(request, "members_controller", lambda c: MembersController(c.images, c.policies, c.settings))
 
 
 MembersDep = Annotated[MembersController, Depends(get_members_controller)]
 
 
-def get_stores_controller(request: Request, container: ContainerDep) -> StoresController:
+def get_stores_controller(request: Request) -> StoresController:
     """The stores controller."""
     from functions.api.controllers.stores import StoresController
 
-    c = container
-    return _per_app(
-        request,
-        "stores_controller",
-        lambda: StoresController(c.image_repository, c.settings, c.replicator, c.import_queue),
-    )
+    return _per_app(request, "stores_controller", lambda c: StoresController(c.images, c.policies, c.locations))
 
 
 if TYPE_CHECKING:
     StoresDep = StoresController
 else:
     StoresDep = Annotated[Any, Depends(get_stores_controller)]
+
+
+def get_tasks_controller(request: Request) -> TasksController:
+    """The tasks controller."""
+    from functions.api.controllers.tasks import TasksController
+
+    return _per_app(
+        request,
+        "tasks_controller",
+        lambda c: TasksController(c.tasks, c.images, c.imports, _factory(c), c.policies, c.settings),
+    )
+
+
+if TYPE_CHECKING:
+    TasksDep = TasksController
+else:
+    TasksDep = Annotated[Any, Depends(get_tasks_controller)]
+
+
+def get_quotas_controller(request: Request) -> QuotasController:
+    """The quotas controller."""
+    from functions.api.controllers.quotas import QuotasController
+
+    return _per_app(request, "quotas_controller", lambda c: QuotasController(c.quotas, c.policies))
+
+
+if TYPE_CHECKING:
+    QuotasDep = QuotasController
+else:
+    QuotasDep = Annotated[Any, Depends(get_quotas_controller)]
 
 
 # Path parameters are read from the matched route instead of being declared as function parameters:
@@ -159,41 +204,3 @@ TaskIdDep = Annotated[str, Depends(_path("task_id"))]
 ProjectIdDep = Annotated[str, Depends(_path("project_id"))]
 SchemaNameDep = Annotated[str, Depends(_path("name"))]
 StoreIdDep = Annotated[str, Depends(_path("store_id"))]
-
-
-def get_tasks_controller(request: Request, container: ContainerDep) -> TasksController:
-    """The tasks controller."""
-    from functions.api.controllers.tasks import TasksController
-
-    c = container
-
-    def build() -> TasksController:
-        return TasksController(
-            c.task_repository,
-            c.tasks,
-            c.image_repository,
-            c.settings,
-            get_images_controller(request, c),
-            get_image_data_controller(request, c),
-        )
-
-    return _per_app(request, "tasks_controller", build)
-
-
-if TYPE_CHECKING:
-    TasksDep = TasksController
-else:
-    TasksDep = Annotated[Any, Depends(get_tasks_controller)]
-
-
-def get_quotas_controller(request: Request, container: ContainerDep) -> QuotasController:
-    """The quotas controller."""
-    from functions.api.controllers.quotas import QuotasController
-
-    return _per_app(request, "quotas_controller", lambda: QuotasController(container.quota, container.settings))
-
-
-if TYPE_CHECKING:
-    QuotasDep = QuotasController
-else:
-    QuotasDep = Annotated[Any, Depends(get_quotas_controller)]

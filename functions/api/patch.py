@@ -14,7 +14,7 @@ from typing import Any
 from functions.api.wire import validate_image_fields
 from shared.config import Settings
 from shared.domain.errors import InvalidInputError, UnsupportedMediaTypeError
-from shared.domain.image import check_extra_property_name
+from shared.domain.properties import check_extra_property_name
 
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 from functions.api.schemas import UUID_PATTERN, Schema, image_properties
 from shared.config import Settings
 from shared.domain.errors import InvalidInputError
-from shared.domain.image import HIDDEN_PROPERTIES, Image
+from shared.domain.image import Image
 from shared.domain.member import Member
+from shared.domain.properties import HIDDEN_PROPERTIES
 from shared.domain.upload import UploadSession
-from shared.stores.s3 import PresignedRequest
+from shared.upload_bucket import PresignedRequest
 
 if TYPE_CHECKING:
-    from functions.api.controllers.image_data import OpenedUpload, PartUrl, UploadStatus
+    from shared.services.uploads import OpenedUpload, PartUrl, UploadStatus
 
 _UUID = re.compile(UUID_PATTERN)
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

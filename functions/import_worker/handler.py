@@ -1,4 +1,4 @@
-"""Lambda entry point: import jobs (through SQS) -> finish glance-direct and web-download imports.
+"""Lambda entry point: import jobs (through SQS) -> finish glance-direct, web-download and location imports.
 
 Failed records are reported as partial batch failures, so only they are retried (and end in the DLQ).
 """
@@ -6,39 +6,28 @@ Failed records are reported as partial batch failures, so only they are retried 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.bootstrap import Container
 from shared.config import get_settings
+from shared.jobs import import_job
 from shared.observability import get_logger
 from shared.services.finalize import FinalizeDeferredError, Outcome
+from shared.sqs_batch import sqs_batch_handler
 
 logger = get_logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 _container = Container(get_settings())
 
 
 def record_handler(record: SQSRecord) -> None:
     """Run one import job."""
-    job: dict[str, Any] = json.loads(record.body)
+    job = import_job(json.loads(record.body))
     outcome = _container.import_worker.run(job)
-    logger.info(
-        "import finished",
-        extra={"image_id": job.get("image_id"), "method": job.get("method"), "request_id": job.get("request_id"),
-               "outcome": outcome.value},
-    )  # fmt: skip
+    fields = {"image_id": job.image_id, "method": job.method, "request_id": job.request_id}
+    logger.info("import finished", extra={**fields, "outcome": outcome.value})
     if outcome is Outcome.DEFERRED:
-        raise FinalizeDeferredError(job.get("image_id"))
+        raise FinalizeDeferredError(job.image_id)
 
 
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS batch of import jobs -> partial batch response."""
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+handler = sqs_batch_handler(record_handler)

@@ -9,27 +9,26 @@ record ends in the DLQ.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.bootstrap import Container
 from shared.config import get_settings
+from shared.jobs import CopyJob, store_sync_job
 from shared.observability import get_logger
 from shared.services.replication import JobFailedError, RetryLaterError
+from shared.sqs_batch import sqs_batch_handler
 
 logger = get_logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 _container = Container(get_settings())
 
 
 def record_handler(record: SQSRecord) -> None:
     """Run one store_sync job."""
-    job: dict[str, Any] = json.loads(record.body)
+    job = store_sync_job(json.loads(record.body))
     attempt = int(record.attributes.approximate_receive_count or 1)
-    fields = {"image_id": job.get("image_id"), "store": job.get("store"), "op": job.get("op"), "attempt": attempt}
+    op = "copy" if isinstance(job, CopyJob) else "delete"
+    fields = {"image_id": job.image_id, "store": job.store, "op": op, "attempt": attempt}
     try:
         outcome = _container.store_sync.run(job, attempt)
     except RetryLaterError as exc:
@@ -52,10 +51,4 @@ def _visible_again(record: SQSRecord, delay: int) -> None:
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS batch of store_sync jobs -> partial batch response."""
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+handler = sqs_batch_handler(record_handler)

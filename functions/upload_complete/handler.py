@@ -10,17 +10,15 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.bootstrap import Container
 from shared.config import get_settings
 from shared.observability import get_logger
 from shared.services.finalize import FinalizeDeferredError, Outcome
+from shared.sqs_batch import sqs_batch_handler
 
 logger = get_logger()
-processor = BatchProcessor(event_type=EventType.SQS)
 _container = Container(get_settings())
 
 
@@ -40,10 +38,4 @@ def record_handler(record: SQSRecord) -> None:
             raise FinalizeDeferredError(key)
 
 
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS batch of S3 notifications -> partial batch response."""
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+handler = sqs_batch_handler(record_handler)

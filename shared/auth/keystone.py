@@ -137,11 +137,19 @@ def _v3_endpoint(url: str) -> str:
     return url if url.endswith("/v3") else f"{url}/v3"
 
 
+def _no_secrets(arn: str) -> str:
+    """The secret reader of an authenticator given none: every secret is unavailable."""
+    from shared.secrets import SecretUnavailableError
+
+    raise SecretUnavailableError(f"cannot read secret {arn}: no secret reader was given")
+
+
 class KeystoneAuthenticator:
     """Validates Keystone tokens with a service user and builds the caller's ``RequestContext``.
 
     ``http`` is the requests session under keystoneauth1 (tests count calls through its hooks); ``clock`` returns
-    the current Unix time; ``secrets_client`` replaces the boto3 Secrets Manager client.
+    the current Unix time; ``read_secret`` reads a Secrets Manager secret's string (the composition root's
+    ``AwsClients.secret``), needed only when the service password lives in a secret.
     """
 
     def __init__(
@@ -150,13 +158,13 @@ class KeystoneAuthenticator:
         *,
         http: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
-        secrets_client: Any = None,
+        read_secret: Callable[[str], str] = _no_secrets,
     ) -> None:
         self._settings = settings
         self._uri = settings.keystone_url
         self._http = http
         self._clock = clock
-        self._secrets_client = secrets_client
+        self._read_secret = read_secret
         self._ttl = settings.keystone_cache_ttl_seconds
         self._valid = _TokenCache(_VALID_ENTRIES)
         self._rejected = _TokenCache(_REJECTED_ENTRIES)
@@ -303,13 +311,10 @@ class KeystoneAuthenticator:
 
     def _password_from_secret(self, arn: str) -> str:
         """The service password stored in Secrets Manager: the secret string, or its JSON ``password`` field."""
-        from shared.secrets import SecretUnavailableError, read_secret, secret_fields
+        from shared.secrets import SecretUnavailableError, secret_fields
 
-        s = self._settings
         try:
-            value = read_secret(
-                arn, default_region=s.aws_region, endpoint_url=s.aws_endpoint_url, client=self._secrets_client
-            )
+            value = self._read_secret(arn)
         except SecretUnavailableError as exc:
             _LOG.error("%s", exc)
             raise IdentityUnavailableError(detail="the service password could not be read") from None

@@ -1,36 +1,36 @@
-"""The image repository interface, and the list algorithm every backend shares.
+"""The image repository interface: reads, conditional writes, and the list algorithm every backend shares.
 
-A backend implements four hooks: ``_get``, ``_add``, ``_save`` and, for listing, ``_scan`` (walk one
-partition's index in order) and ``_get_many`` (fetch a batch of images by id). ``list`` merges the
-partitions of a ``ListPlan``, deduplicates, fetches candidates in batches and applies the plan's filters
-within a fixed budget, so its cost depends on the page size and the budget, never on the table size.
+A backend implements the hooks ``_get``, ``_add``, ``_save``, and, for listing, ``_scan`` (walk one list
+partition in order) and ``_get_many`` (fetch a batch of images by id). ``list`` reads the partitions of the
+caller's query and pages them with ``shared/data/paging.py``, so its cost depends on the page size and the
+budget, never on the table size.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from shared.data.list_index import image_partitions, sort_value
+from shared.data.paging import MAX_QUERY_PAGE, collect_page, merged_ids
 from shared.domain.errors import NotFoundError
 from shared.domain.image import Image
-from shared.domain.listing import ListPlan
-
-# Largest batch a backend is asked for at once (DynamoDB BatchGetItem takes 100 keys).
-MAX_BATCH = 100
-# Largest index page asked for in one Query.
-MAX_QUERY_PAGE = 1000
+from shared.domain.listing import ImageQuery, Page
 
 
 @dataclass(frozen=True)
-class ListPage:
-    """One page of a listing."""
+class CounterUpdate:
+    """Deltas to one project's usage counters, written in the same transaction as an image: each increased counter
+    must hold at most its ``ceilings`` value before the delta is added, else nothing of the write is stored."""
 
-    images: list[Image]
-    # Id to pass as ``marker`` for the next page; None when nothing follows.
-    next_marker: str | None
+    project: str
+    deltas: dict[str, int]
+    ceilings: dict[str, int]
+
+
+class CounterLimitError(Exception):
+    """A counter update's condition failed (a limit would be passed); nothing of the write was stored."""
 
 
 class ImageRepository(ABC):
@@ -47,59 +47,35 @@ class ImageRepository(ABC):
             raise NotFoundError(kind="image", id=image_id)
         return image
 
-    def add(self, image: Image) -> Image:
-        """Store a new image.
+    def add(self, image: Image, counters: Sequence[CounterUpdate] = ()) -> Image:
+        """Store a new image, with the counter updates that count it.
 
         Raises:
             DuplicateError: an image with this id exists or existed (ids are never reused).
+            CounterLimitError: a counter update's condition failed.
         """
-        return self._add(image)
+        return self._add(image, counters)
 
-    def save(self, image: Image) -> Image:
-        """Store changes to an image read from this repository; returns it with its new version.
+    def save(self, image: Image, counters: Sequence[CounterUpdate] = ()) -> Image:
+        """Store changes to an image read from this repository, with their counter updates; returns it with its
+        new version.
 
         Raises:
             ConcurrentUpdateError: the stored version is no longer the one ``image`` was read at.
             NotFoundError: the image is gone.
+            CounterLimitError: a counter update's condition failed.
         """
-        return self._save(image)
+        return self._save(image, counters)
 
-    def list(self, plan: ListPlan) -> ListPage:
-        """The page of images ``plan`` asks for, in its order."""
-        if plan.limit <= 0:
-            # Glance answers limit=0 with an empty page and no next link.
-            return ListPage([], None)
+    def list(self, query: ImageQuery) -> Page[Image]:
+        """The page of images ``query`` asks for, in its order."""
         # One index page per partition usually fills a page: ask for limit + 1 entries to learn if more follow.
-        page_size = min(plan.limit + 1, MAX_QUERY_PAGE)
-        streams = [self._scan(p, plan.sort.key, plan.sort.descending, plan.after, page_size) for p in plan.partitions]
-        merged = heapq.merge(*streams, reverse=plan.sort.descending)
-        candidates = _unique_ids(merged)
-        kept: list[Image] = []
-        scanned = 0
-        budget = max(plan.budget, plan.limit)
-        # The first batch is exactly what a page needs when nothing is filtered out; once a filter has
-        # discarded candidates, later batches are full-size, so a sparse filter costs few round trips.
-        want = plan.limit
-        unread_in_batch = False
-        last_scanned: str | None = None
-        while len(kept) < plan.limit and scanned < budget:
-            batch = list(itertools.islice(candidates, min(want, MAX_BATCH, budget - scanned)))
-            if not batch:
-                return ListPage(kept, None)
-            found = self._get_many(batch)
-            scanned += len(batch)
-            for position, image_id in enumerate(batch):
-                last_scanned = image_id
-                image = found.get(image_id)
-                if image is not None and plan.keeps(image):
-                    kept.append(image)
-                    if len(kept) == plan.limit:
-                        # Candidates after this one in the batch are read again by the next page.
-                        unread_in_batch = position < len(batch) - 1
-                        break
-            want = MAX_BATCH
-        more = unread_in_batch or next(candidates, None) is not None
-        return ListPage(kept, last_scanned if more else None)
+        page_size = min(query.limit + 1, MAX_QUERY_PAGE)
+        key, descending = query.sort.key, query.sort.descending
+        after = sort_value(query.marker, key) if query.marker is not None else None
+        partitions = image_partitions(query.ctx, query.admin, query.filters)
+        streams = [self._scan(p, key, descending, after, page_size) for p in partitions]
+        return collect_page(merged_ids(streams, descending), self._get_many, query.keeps, query.limit, query.budget)
 
     # -- backend hooks ----------------------------------------------------------------------------
 
@@ -108,11 +84,11 @@ class ImageRepository(ABC):
         """Read one image or None."""
 
     @abstractmethod
-    def _add(self, image: Image) -> Image:
+    def _add(self, image: Image, counters: Sequence[CounterUpdate]) -> Image:
         """Insert unless the id was ever used."""
 
     @abstractmethod
-    def _save(self, image: Image) -> Image:
+    def _save(self, image: Image, counters: Sequence[CounterUpdate]) -> Image:
         """Conditional update on ``image.version``."""
 
     @abstractmethod
@@ -125,12 +101,3 @@ class ImageRepository(ABC):
     @abstractmethod
     def _get_many(self, image_ids: Sequence[str]) -> dict[str, Image]:
         """Read up to ``MAX_BATCH`` images; absent ids are left out."""
-
-
-def _unique_ids(merged: Iterator[tuple[str, str]]) -> Iterator[str]:
-    """Drop repeats: an image in two partitions has the same sort value in both, so repeats are adjacent."""
-    previous: str | None = None
-    for _, image_id in merged:
-        if image_id != previous:
-            yield image_id
-        previous = image_id

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 class RequestContext:
     """Identity and request metadata every controller call receives.
 
-    The fields mirror what keystonemiddleware puts in ``X-*`` headers, so the Keystone authenticator of a
-    later issue fills the same object the trusted-headers dev mode fills today.
+    The fields mirror what keystonemiddleware puts in ``X-*`` headers: the Keystone authenticator and the
+    trusted-headers dev mode fill the same object. Whether the caller is an admin is the policy's question
+    (``ImagePolicy.is_admin``, Glance's ``context_is_admin``), not the context's.
     """
 
     request_id: str
@@ -22,11 +23,6 @@ class RequestContext:
     project_domain_id: str | None = None
     system_scope: str | None = None
     service_roles: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def is_admin(self) -> bool:
-        """Glance's ``context_is_admin`` default: the ``admin`` role."""
-        return "admin" in self.roles
 
     @property
     def owner(self) -> str | None:

@@ -1,4 +1,4 @@
-"""The image aggregate: status table, store locations and the rules Glance's domain enforces."""
+"""The image aggregate: the rules Glance's domain enforces on an image, its uploads, store copies and members."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from shared.domain.copies import StoreCopies
 from shared.domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -18,45 +19,29 @@ from shared.domain.errors import (
     NotFoundError,
     ProtectedImageDeleteError,
     ReadOnlyPropertyError,
-    ReservedPropertyError,
 )
+from shared.domain.events import (
+    DataUploaded,
+    DomainEvent,
+    ImageCreated,
+    ImageDeleted,
+    ImageUpdated,
+    MemberCreated,
+    MemberDeleted,
+    MemberUpdated,
+    UploadFailed,
+)
+from shared.domain.location import Location
 from shared.domain.member import Member
+from shared.domain.properties import WRITABLE_BASE_PROPERTIES, check_extra_property_name
+from shared.domain.status import (
+    FORMATS_MUTABLE_IN,
+    NEEDS_FORMATS_FROM,
+    NEEDS_FORMATS_TO,
+    VALID_TRANSITIONS,
+    ImageStatus,
+)
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadSession
-
-
-class ImageStatus(StrEnum):
-    """Glance's image statuses (``killed`` is kept for schema parity; nothing sets it)."""
-
-    QUEUED = "queued"
-    SAVING = "saving"
-    UPLOADING = "uploading"
-    IMPORTING = "importing"
-    ACTIVE = "active"
-    DEACTIVATED = "deactivated"
-    PENDING_DELETE = "pending_delete"
-    DELETED = "deleted"
-    KILLED = "killed"
-
-
-S = ImageStatus
-
-# From glance/domain Image.valid_state_targets: the only source of truth for status changes.
-VALID_TRANSITIONS: Mapping[ImageStatus, frozenset[ImageStatus]] = {
-    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
-    S.SAVING: frozenset({S.ACTIVE, S.KILLED, S.DELETED, S.QUEUED}),
-    S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
-    S.IMPORTING: frozenset({S.ACTIVE, S.DELETED, S.QUEUED}),
-    S.ACTIVE: frozenset({S.PENDING_DELETE, S.DELETED, S.DEACTIVATED}),
-    S.KILLED: frozenset({S.DELETED}),
-    S.PENDING_DELETE: frozenset({S.DELETED, S.ACTIVE}),
-    S.DELETED: frozenset(),
-    S.DEACTIVATED: frozenset({S.ACTIVE, S.DELETED}),
-}
-
-# Leaving these for a data-bearing status needs both formats set (Glance raises ValueError -> 400).
-_NEEDS_FORMATS_FROM = frozenset({S.QUEUED, S.UPLOADING})
-_NEEDS_FORMATS_TO = frozenset({S.SAVING, S.ACTIVE, S.IMPORTING})
-_FORMATS_MUTABLE_IN = frozenset({S.QUEUED, S.IMPORTING})
 
 
 class Visibility(StrEnum):
@@ -68,125 +53,9 @@ class Visibility(StrEnum):
     PRIVATE = "private"
 
 
-class LocationStatus(StrEnum):
-    """Per-store replica status (Glance's image_locations.status plus replication states)."""
-
-    PENDING = "pending"
-    UPLOADING = "uploading"
-    ACTIVE = "active"
-    FAILED = "failed"
-    DELETED = "deleted"
-
-
-@dataclass
-class Location:
-    """One copy of the image's bytes in one store.
-
-    A copy being made (``pending``/``uploading``) or that failed has no url yet; its metadata names the copy
-    request (``batch``), whether the request must succeed everywhere (``must_succeed``) and the last error.
-    """
-
-    store: str
-    url: str
-    status: LocationStatus = LocationStatus.ACTIVE
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def batch(self) -> str | None:
-        """The copy request this location belongs to, if it was made by one."""
-        return self.metadata.get(BATCH_KEY)
-
-    @property
-    def in_progress(self) -> bool:
-        """A copy queued or being written."""
-        return self.status in (LocationStatus.PENDING, LocationStatus.UPLOADING)
-
-
-# Location metadata keys of copies made by store_sync.
-BATCH_KEY = "batch"
-MUST_SUCCEED_KEY = "must_succeed"
-ERROR_KEY = "error"
-# Glance's import progress properties, shown while and after copies to stores run.
-IMPORTING_PROPERTY = "os_glance_importing_to_stores"
-FAILED_IMPORT_PROPERTY = "os_glance_failed_import"
-
-
-# Field names clients may not set (Glance's RequestDeserializer + ImageFactory lists).
-READ_ONLY_PROPERTIES = frozenset(
-    {
-        "created_at",
-        "updated_at",
-        "status",
-        "checksum",
-        "size",
-        "virtual_size",
-        "direct_url",
-        "self",
-        "file",
-        "schema",
-        "id",
-        "os_hash_algo",
-        "os_hash_value",
-    }
-)
-RESERVED_PROPERTIES = frozenset({"location", "deleted", "deleted_at"})
-RESERVED_NAMESPACE = "os_glance"
-# Properties the response never shows even if set internally.
-HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"})
-BASE_PROPERTIES = frozenset(
-    {
-        "checksum",
-        "created_at",
-        "container_format",
-        "disk_format",
-        "id",
-        "min_disk",
-        "min_ram",
-        "name",
-        "size",
-        "virtual_size",
-        "status",
-        "tags",
-        "owner",
-        "updated_at",
-        "visibility",
-        "protected",
-        "os_hidden",
-        "os_hash_algo",
-        "os_hash_value",
-        "locations",
-        "direct_url",
-        "self",
-        "file",
-        "schema",
-        "stores",
-    }
-)
-# The base properties a client may write through create or PATCH.
-WRITABLE_BASE_PROPERTIES = frozenset(
-    {"name", "visibility", "protected", "os_hidden", "owner", "container_format", "disk_format", "min_ram", "min_disk"}
-)
-
-
 def utcnow() -> datetime:
     """The current time, timezone-aware, truncated to microseconds as stored."""
     return datetime.now(UTC)
-
-
-def check_extra_property_name(name: str) -> None:
-    """Reject reserved names and over-long keys, as Glance does on create and PATCH.
-
-    Raises:
-        ReadOnlyPropertyError: the name is a read-only base property.
-        ReservedPropertyError: the name is reserved or in the ``os_glance`` namespace.
-        InvalidInputError: the name is longer than 255 characters.
-    """
-    if name in READ_ONLY_PROPERTIES:
-        raise ReadOnlyPropertyError(name=name)
-    if name in RESERVED_PROPERTIES or name.startswith(RESERVED_NAMESPACE):
-        raise ReservedPropertyError(name=name)
-    if len(name) > 255:
-        raise InvalidInputError(detail="Custom property should not be greater than 255 characters.")
 
 
 @dataclass(frozen=True)
@@ -209,8 +78,8 @@ class ImageLimits:
 
 
 @dataclass
-class Image:
-    """A Glance image record; status changes only through the methods below."""
+class Image(StoreCopies):
+    """A Glance image record; status changes only through the methods below, which record their events."""
 
     id: str
     owner: str | None
@@ -245,6 +114,8 @@ class Image:
     # What the image counted toward its owner's quota usage when it was read: (owner, usage); None for a new
     # image. The repository turns the difference to the image's usage now into counter updates (shared/quota).
     counted: tuple[str | None, dict[str, int]] | None = field(default=None, compare=False, repr=False)
+    # Events recorded since the image was read, published by the unit of work after the next write; not stored.
+    events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def new(
@@ -282,6 +153,7 @@ class Image:
             setattr(image, key, value)
         image.check_limits(limits or ImageLimits())
         image.check_invariants()
+        image.record(ImageCreated())
         return image
 
     # -- status ---------------------------------------------------------------------------------
@@ -295,7 +167,7 @@ class Image:
         """
         if target not in VALID_TRANSITIONS[self.status]:
             raise InvalidStatusTransitionError(current=self.status.value, target=target.value)
-        if self.status in _NEEDS_FORMATS_FROM and target in _NEEDS_FORMATS_TO:
+        if self.status in NEEDS_FORMATS_FROM and target in NEEDS_FORMATS_TO:
             missing = [k for k in ("disk_format", "container_format") if not getattr(self, k)]
             if missing:
                 raise InvalidInputError(f"Properties {', '.join(missing)} must be set prior to saving data.")
@@ -311,6 +183,7 @@ class Image:
         if self.status is not ImageStatus.ACTIVE:
             raise ForbiddenError(detail=f"Not allowed to deactivate image in status '{self.status.value}'")
         self.transition(ImageStatus.DEACTIVATED)
+        self.record(ImageUpdated())
 
     def reactivate(self) -> None:
         """Make a deactivated image active again; no-op when already active."""
@@ -319,6 +192,7 @@ class Image:
         if self.status is not ImageStatus.DEACTIVATED:
             raise ForbiddenError(detail=f"Not allowed to reactivate image in status '{self.status.value}'")
         self.transition(ImageStatus.ACTIVE)
+        self.record(ImageUpdated())
 
     def delete(self) -> None:
         """Mark the image deleted (its record stays as a tombstone so the id is never reused)."""
@@ -326,6 +200,7 @@ class Image:
             raise ProtectedImageDeleteError(image_id=self.id)
         self.transition(ImageStatus.DELETED)
         self.deleted_at = utcnow()
+        self.record(ImageDeleted())
 
     # -- uploads --------------------------------------------------------------------------------
 
@@ -352,6 +227,7 @@ class Image:
         self.transition(ImageStatus.UPLOADING)
         self.upload = session
         self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
+        self.record(ImageUpdated())
         return replaced
 
     def start_import(self, method: str, session: UploadSession | None = None) -> None:
@@ -373,17 +249,25 @@ class Image:
             self.upload = session
             self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
         self.transition(ImageStatus.IMPORTING)
+        self.record(ImageUpdated())
 
     def begin_finalize(self) -> None:
         """The bytes are complete: uploading -> importing while they are verified (idempotent)."""
+        if self._finalizing():
+            self.record(ImageUpdated())
+
+    def _finalizing(self) -> bool:
+        """uploading -> importing; whether the status changed."""
         if self.status is ImageStatus.UPLOADING:
             self.transition(ImageStatus.IMPORTING)
-        elif self.status is not ImageStatus.IMPORTING:
+            return True
+        if self.status is not ImageStatus.IMPORTING:
             raise ConflictError(detail=f"Image {self.id} is {self.status.value}, not being uploaded.")
+        return False
 
     def activate(self, data: ImageData, location: Location) -> None:
         """Verified bytes: record what was computed and where they are, then importing -> active."""
-        self.begin_finalize()
+        self._finalizing()
         self.size = data.size
         self.virtual_size = data.virtual_size
         self.checksum = data.checksum
@@ -392,12 +276,16 @@ class Image:
         self.locations = [location]
         self.upload = None
         self.transition(ImageStatus.ACTIVE)
+        self.record(DataUploaded(location.store))
+        self.record(ImageUpdated())
 
     def fail_upload(self, reason: str) -> None:
         """Refused or failed bytes: back to queued as Glance does, with the reason visible on the image."""
         self.upload = None
         self.transition(ImageStatus.QUEUED)
         self.extra_properties[UPLOAD_ERROR_PROPERTY] = reason[:255]
+        self.record(UploadFailed(reason))
+        self.record(ImageUpdated())
 
     def abort_upload(self) -> None:
         """The client gave up: uploading -> queued."""
@@ -405,6 +293,7 @@ class Image:
             raise ConflictError(detail=f"Image {self.id} has no upload to abort ({self.status.value}).")
         self.upload = None
         self.transition(ImageStatus.QUEUED)
+        self.record(ImageUpdated())
 
     # -- attributes -----------------------------------------------------------------------------
 
@@ -412,7 +301,7 @@ class Image:
         """Set a writable base attribute, enforcing Glance's per-status mutability."""
         if name not in WRITABLE_BASE_PROPERTIES:
             raise ReadOnlyPropertyError(name=name)
-        if name in ("disk_format", "container_format") and self.status not in _FORMATS_MUTABLE_IN:
+        if name in ("disk_format", "container_format") and self.status not in FORMATS_MUTABLE_IN:
             raise ImmutablePropertyError(name=name)
         setattr(self, name, value)
         self.check_invariants()
@@ -427,6 +316,31 @@ class Image:
         if not isinstance(self.visibility, Visibility):
             self.visibility = Visibility(self.visibility)
 
+    def record_edit(self, limits: ImageLimits) -> None:
+        """A PATCH's changes are applied: check the per-image limits, then record the update."""
+        self.check_limits(limits)
+        self.record(ImageUpdated())
+
+    def add_tag(self, tag: str, limits: ImageLimits) -> None:
+        """Tag the image (nothing happens for a tag it has).
+
+        Raises:
+            LimitExceededError: the image would carry more than ``limits.max_tags`` tags.
+        """
+        if tag in self.tags:
+            return
+        self.tags.add(tag)
+        if len(self.tags) > limits.max_tags:
+            raise LimitExceededError(what="image tags", limit=limits.max_tags)
+        self.record(ImageUpdated())
+
+    def remove_tag(self, tag: str) -> None:
+        """Untag the image (404 for a tag it does not have)."""
+        if tag not in self.tags:
+            raise NotFoundError(kind="tag", id=tag)
+        self.tags.discard(tag)
+        self.record(ImageUpdated())
+
     def check_limits(self, limits: ImageLimits) -> None:
         """Raise when the image carries more properties or tags than allowed."""
         if len(self.extra_properties) > limits.max_properties:
@@ -437,103 +351,6 @@ class Image:
     def touch(self) -> None:
         """Record a change."""
         self.updated_at = utcnow()
-
-    # -- views ----------------------------------------------------------------------------------
-
-    @property
-    def stores(self) -> list[str]:
-        """Ids of the stores holding a complete copy, in location order."""
-        return [loc.store for loc in self.locations if loc.status is LocationStatus.ACTIVE]
-
-    # -- store copies ---------------------------------------------------------------------------
-
-    def location(self, store: str) -> Location | None:
-        """This image's location in ``store``, if any."""
-        return next((loc for loc in self.locations if loc.store == store), None)
-
-    def plan_copies(self, stores: Iterable[str], batch: str, *, must_succeed: bool) -> list[Location]:
-        """Queue copies to ``stores`` (a store with a failed copy gets a new attempt); returns the new locations.
-
-        Raises:
-            ConflictError: the image is not active (Glance copies only active images).
-            InvalidInputError: a store already holds the image or is copying it.
-        """
-        if self.status is not ImageStatus.ACTIVE:
-            raise ConflictError(detail=f"Image {self.id} is {self.status.value}; only active images are copied.")
-        planned = []
-        for store in dict.fromkeys(stores):
-            existing = self.location(store)
-            if existing is not None and existing.status is not LocationStatus.FAILED:
-                raise InvalidInputError(f"Image is already present at store '{store}'")
-            if existing is not None:
-                self.locations.remove(existing)
-            location = Location(
-                store,
-                "",
-                LocationStatus.PENDING,
-                {BATCH_KEY: batch, MUST_SUCCEED_KEY: "true" if must_succeed else "false"},
-            )
-            self.locations.append(location)
-            planned.append(location)
-        return planned
-
-    def copy_failed(self, store: str, reason: str) -> list[Location]:
-        """The copy to ``store`` failed for good. If its request had to succeed everywhere, the request's other
-        copies are rolled back: the ones in progress are marked failed, the finished ones are removed from the
-        image and returned (their bytes must be deleted)."""
-        failed = self.location(store)
-        if failed is None or not failed.in_progress:
-            return []
-        failed.status = LocationStatus.FAILED
-        failed.url = ""
-        failed.metadata[ERROR_KEY] = reason[:255]
-        if failed.metadata.get(MUST_SUCCEED_KEY) != "true":
-            return []
-        undone = []
-        for loc in list(self.locations):
-            if loc is failed or loc.batch != failed.batch:
-                continue
-            if loc.status is LocationStatus.ACTIVE:
-                self.locations.remove(loc)
-                undone.append(loc)
-            elif loc.in_progress:
-                loc.status = LocationStatus.FAILED
-                loc.metadata[ERROR_KEY] = f"rolled back: the copy to '{store}' failed"
-        return undone
-
-    def remove_copy(self, store: str) -> Location:
-        """Forget the copy in ``store`` (``DELETE /v2/stores/{store}/{image}``); returns it so its bytes can go.
-
-        Raises:
-            ConflictError: the image is not active.
-            ForbiddenError: it is the image's only complete copy.
-            NotFoundError: the image has no copy in ``store``.
-        """
-        if self.status is not ImageStatus.ACTIVE:
-            raise ConflictError(
-                detail="It's not allowed to remove image data from store if image status is not 'active'"
-            )
-        location = self.location(store)
-        if location is None or location.status is not LocationStatus.ACTIVE:
-            raise NotFoundError(kind="image location", id=f"{self.id} in store {store}")
-        if len(self.stores) == 1:
-            raise ForbiddenError(
-                detail="Cannot delete image data from the only store containing it. Consider deleting the image "
-                "instead."
-            )
-        self.locations.remove(location)
-        return location
-
-    def import_progress(self) -> dict[str, str]:
-        """Glance's ``os_glance_importing_to_stores`` / ``os_glance_failed_import`` (empty when no copy was ever
-        requested)."""
-        targets = list(self.upload.targets) if self.upload is not None else []
-        copies = [loc for loc in self.locations if loc.batch is not None]
-        if not targets and not copies:
-            return {}
-        importing = targets + [loc.store for loc in copies if loc.in_progress]
-        failed = [loc.store for loc in copies if loc.status is LocationStatus.FAILED]
-        return {IMPORTING_PROPERTY: ",".join(dict.fromkeys(importing)), FAILED_IMPORT_PROPERTY: ",".join(failed)}
 
     # -- members --------------------------------------------------------------------------------
 
@@ -554,13 +371,26 @@ class Image:
         member = Member(self.id, project_id)
         self.members[project_id] = member
         self.removed_members.discard(project_id)
+        self.record(MemberCreated(member))
         return member
 
-    def remove_member(self, project_id: str) -> None:
-        """Stop sharing with a project (404 when it is not a member)."""
-        if self.members.pop(project_id, None) is None:
+    def set_member_status(self, project_id: str, status: object) -> Member:
+        """A member project accepts, rejects or resets its membership (404 when it is not a member)."""
+        member = self.members.get(project_id)
+        if member is None:
+            raise NotFoundError(kind="member", id=project_id)
+        member.set_status(status)
+        self.record(MemberUpdated(member))
+        return member
+
+    def remove_member(self, project_id: str) -> Member:
+        """Stop sharing with a project (404 when it is not a member); returns the membership removed."""
+        member = self.members.pop(project_id, None)
+        if member is None:
             raise NotFoundError(kind="member", id=project_id)
         self.removed_members.add(project_id)
+        self.record(MemberDeleted(member))
+        return member
 
     def is_deleted(self) -> bool:
         """True for tombstones."""

@@ -1,7 +1,8 @@
-"""Image listing semantics: query parsing, filters, visibility, sort encoding and list partitions.
+"""Image listing semantics: query parsing, filters, sort keys and who sees what.
 
-Pure functions only. The repositories turn a ``ListPlan`` into index queries; everything Glance decides
-about *which* images a caller sees and *in what order* lives here, so every backend agrees.
+Pure functions only. A repository turns an ``ImageQuery`` into index reads (``shared/data/list_index.py`` holds
+the storage encoding); everything Glance decides about *which* images a caller sees and *in what order* lives
+here, so every backend agrees.
 """
 
 from __future__ import annotations
@@ -10,13 +11,30 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidFilterError, InvalidInputError, InvalidSortKeyError
-from shared.domain.image import Image, ImageStatus, Visibility
+from shared.domain.image import Image, Visibility
 from shared.domain.member import Member
-from shared.resources import SORT_KEYS
+from shared.domain.status import ImageStatus
+from shared.domain.task import Task
 
+T = TypeVar("T")
+
+# Sort keys Glance accepts for GET /v2/images, in Glance's order (each has a list index: shared/resources.py).
+SORT_KEYS: tuple[str, ...] = (
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+)
+# Sort keys /v2/tasks accepts (each has a list-<key> index); Glance also accepts the other columns.
+TASK_SORT_KEYS = ("created_at", "updated_at", "id", "status")
 DEFAULT_SORT_KEY = "created_at"
 DEFAULT_SORT_DIR = "desc"
 SORT_DIRS = ("asc", "desc")
@@ -35,73 +53,6 @@ RANGE_FILTERS = frozenset(
 # Parameters that are not filters ("deleted" is ignored: Glance overwrites it with deleted=False).
 _CONTROL_PARAMS = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag", "deleted"})
 
-# A separator below every printable character, so "a" < "a b" and ties fall to created_at, then id.
-_SEP = "\x00"
-# Prefix of every non-NULL text value, so NULL < "" < "a" (MySQL puts NULL before the empty string).
-_NOT_NULL = "\x01"
-
-
-def _time_key(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def sort_value(image: Image, key: str) -> str:
-    """The encoded, lexicographically ordered value of ``image`` for ``key`` (NULLs sort first, as in MySQL).
-
-    Glance appends ``created_at`` and ``id`` as tie-breakers in the same direction; the encoding carries them.
-    """
-    if key == "id":
-        return image.id
-    if key in TIME_FILTER_ATTRS:
-        primary = _time_key(getattr(image, key))
-    elif key == "size":
-        primary = "" if image.size is None else f"{image.size:020d}"
-    else:
-        raw = getattr(image, key)
-        primary = "" if raw is None else _NOT_NULL + str(raw)
-    if key == "created_at":
-        return f"{primary}{_SEP}{image.id}"
-    return f"{primary}{_SEP}{_time_key(image.created_at)}{_SEP}{image.id}"
-
-
-def sort_values(image: Image) -> dict[str, str]:
-    """Encoded values of ``image`` for every supported sort key."""
-    return {key: sort_value(image, key) for key in SORT_KEYS}
-
-
-# -- list partitions ------------------------------------------------------------------------------
-
-
-def owner_partition(owner: str) -> str:
-    """The partition holding every image ``owner`` owns."""
-    return f"o#{owner}"
-
-
-def visibility_partition(visibility: str) -> str:
-    """The partition holding every image of one visibility."""
-    return f"v#{visibility}"
-
-
-def member_partition(project_id: str, status: str) -> str:
-    """The partition holding the shared images a project is a member of, with one membership status."""
-    return f"m#{project_id}#{status}"
-
-
-def member_partitions(image: Image) -> dict[str, str]:
-    """Member project -> its partition, for an image whose members grant access (shared, not deleted)."""
-    if image.visibility is not Visibility.SHARED or image.is_deleted():
-        return {}
-    return {project: member_partition(project, m.status.value) for project, m in image.members.items()}
-
-
-def partitions_of(image: Image) -> list[str]:
-    """The list partitions an (undeleted) image belongs to."""
-    parts = [visibility_partition(image.visibility.value)]
-    if image.owner:
-        parts.append(owner_partition(image.owner))
-    parts.extend(member_partitions(image).values())
-    return parts
-
 
 def membership_of(ctx: RequestContext, image: Image) -> Member | None:
     """The caller's project's membership of ``image``, when it grants access (shared images only)."""
@@ -110,12 +61,13 @@ def membership_of(ctx: RequestContext, image: Image) -> Member | None:
     return image.members.get(ctx.owner)
 
 
-def can_see(ctx: RequestContext, image: Image) -> bool:
-    """Whether ``ctx`` may see ``image`` at all (show, marker, PATCH target): a member sees a shared image
-    whatever its membership status, as in Glance (the status only steers listing)."""
+def can_see(ctx: RequestContext, image: Image, admin: bool) -> bool:
+    """Whether ``ctx`` (an admin by the policy's ``context_is_admin`` or not) may see ``image`` at all (show,
+    marker, PATCH target): a member sees a shared image whatever its membership status, as in Glance (the status
+    only steers listing)."""
     if image.is_deleted():
         return False
-    if ctx.is_admin:
+    if admin:
         return True
     if image.owner is not None and image.owner == ctx.owner:
         return True
@@ -385,27 +337,28 @@ def parse_filters(params: Iterable[tuple[str, str]]) -> ListFilters:
     )
 
 
-# -- the plan handed to a repository --------------------------------------------------------------
+# -- the query handed to a repository -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ListPlan:
-    """Which partitions to merge, in what order, from where, and what to keep."""
+class ImageQuery:
+    """One page of ``GET /v2/images``: who asks (and whether the policy makes them an admin), the filters, the
+    order, the page size, how many candidates may be examined, and the image the page starts after."""
 
     ctx: RequestContext
+    admin: bool
     filters: ListFilters
     sort: SortSpec
-    partitions: tuple[str, ...]
     limit: int
     budget: int
-    after: str | None = None
+    marker: Image | None = None
 
     def keeps(self, image: Image) -> bool:
         """Visibility rules of Glance's image list, then the filters."""
-        return _listable(self.ctx, self.filters, image) and self.filters.matches(image)
+        return _listable(self.ctx, self.admin, self.filters, image) and self.filters.matches(image)
 
 
-def _listable(ctx: RequestContext, filters: ListFilters, image: Image) -> bool:
+def _listable(ctx: RequestContext, admin: bool, filters: ListFilters, image: Image) -> bool:
     visibility = filters.visibility
     if image.is_deleted():
         return False
@@ -416,7 +369,7 @@ def _listable(ctx: RequestContext, filters: ListFilters, image: Image) -> bool:
     if visibility is None and vis is Visibility.COMMUNITY and not own:
         # Without a visibility filter, only the caller's own community images are listed.
         return False
-    if ctx.is_admin:
+    if admin:
         return True
     if own or vis in (Visibility.PUBLIC, Visibility.COMMUNITY):
         return True
@@ -424,35 +377,33 @@ def _listable(ctx: RequestContext, filters: ListFilters, image: Image) -> bool:
     return membership is not None and filters.member_status in ("all", membership.status.value)
 
 
-def plan_partitions(ctx: RequestContext, filters: ListFilters) -> tuple[str, ...]:
-    """The smallest set of partitions whose union holds every image the caller may list with these filters."""
-    if ctx.is_admin:
-        return _admin_partitions(ctx, filters)
-    vis = filters.visibility
-    own = (owner_partition(ctx.owner),) if ctx.owner else ()
-    statuses = MEMBER_STATUSES[:3] if filters.member_status == "all" else (filters.member_status,)
-    shared_with_me = tuple(member_partition(ctx.owner, s) for s in statuses) if ctx.owner else ()
-    by_filter = {
-        None: own + (visibility_partition("public"),) + shared_with_me,
-        "public": (visibility_partition("public"),),
-        "community": (visibility_partition("community"),),
-        "private": own,
-        "shared": own + shared_with_me,
-        "all": own + (visibility_partition("public"), visibility_partition("community")) + shared_with_me,
-    }
-    return by_filter[vis]
+# -- pages and task queries -----------------------------------------------------------------------
 
 
-def _admin_partitions(ctx: RequestContext, filters: ListFilters) -> tuple[str, ...]:
-    """Admins list every project's images: partitions by visibility (or one owner's partition)."""
-    vis = filters.visibility
-    every_vis = tuple(v.value for v in Visibility)
-    owner = filters.equals.get("owner")
-    if owner is not None:
-        return (owner_partition(owner),)
-    if vis is None:
-        others = tuple(visibility_partition(v) for v in every_vis if v != Visibility.COMMUNITY.value)
-        return others + ((owner_partition(ctx.owner),) if ctx.owner else ())
-    if vis == "all":
-        return tuple(visibility_partition(v) for v in every_vis)
-    return (visibility_partition(vis),)
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing."""
+
+    items: list[T]
+    # Id to pass as ``marker`` for the next page; None when nothing follows.
+    next_marker: str | None
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """One page of ``GET /v2/tasks``: whose tasks, filters, order, and the task the page starts after."""
+
+    owner: str | None  # None: every project's (admin)
+    status: str | None
+    type: str | None
+    sort_key: str
+    descending: bool
+    limit: int
+    marker: Task | None
+    budget: int
+
+    def keeps(self, task: Task, now: datetime | None = None) -> bool:
+        """Whether ``task`` belongs on the page (unexpired, the owner's, and matching the filters)."""
+        if task.expired(now) or (self.owner is not None and task.owner != self.owner):
+            return False
+        return (not self.status or task.status.value == self.status) and (not self.type or task.type == self.type)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.domain.errors import LimitExceededError
-from shared.domain.image import Image, ImageStatus, LocationStatus
+from shared.domain.image import Image
+from shared.domain.location import LocationStatus
+from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod
 
 IMAGE_SIZE_TOTAL = "image_size_total"

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.domain.errors import ConflictError
+from shared.domain.events import DomainEvent, EventRecorder, TaskChanged
 
 # api_image_import: every POST /v2/images/{id}/import; import: the legacy POST /v2/tasks type.
 TASK_TYPES = ("import", "api_image_import", "location_import")
@@ -44,8 +45,8 @@ def _now() -> datetime:
 
 
 @dataclass
-class Task:
-    """One task record; status changes only through the methods below."""
+class Task(EventRecorder):
+    """One task record; status changes only through the methods below, which record Glance's task events."""
 
     id: str
     type: str
@@ -61,6 +62,8 @@ class Task:
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
     version: int = 0
+    # Events recorded since the task was read, published by the unit of work after the next write; not stored.
+    events: list[DomainEvent] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def new(
@@ -74,7 +77,7 @@ class Task:
     ) -> Task:
         """A pending task."""
         now = _now()
-        return cls(
+        task = cls(
             id=str(uuid.uuid4()),
             type=task_type,
             owner=owner,
@@ -85,6 +88,9 @@ class Task:
             created_at=now,
             updated_at=now,
         )
+        task.record(TaskChanged("task.create"))
+        task.record(TaskChanged("task.run"))
+        return task
 
     def _move(self, target: TaskStatus) -> None:
         if target not in TASK_TRANSITIONS[self.status]:
@@ -95,18 +101,27 @@ class Task:
     def begin_processing(self) -> None:
         """pending -> processing."""
         self._move(TaskStatus.PROCESSING)
+        self.record(TaskChanged("task.processing"))
 
     def succeed(self, result: dict[str, Any], ttl: timedelta) -> None:
         """processing -> success; the record expires ``ttl`` after (Glance's task_time_to_live)."""
         self._move(TaskStatus.SUCCESS)
         self.result = dict(result)
         self.expires_at = self.updated_at + ttl
+        self.record(TaskChanged("task.success"))
+
+    def finish(self, result: dict[str, Any], ttl: timedelta) -> None:
+        """pending or processing -> success: a pending task passes through processing without its event."""
+        if self.status is TaskStatus.PENDING:
+            self._move(TaskStatus.PROCESSING)
+        self.succeed(result, ttl)
 
     def fail(self, message: str, ttl: timedelta) -> None:
         """pending or processing -> failure, with the reason."""
         self._move(TaskStatus.FAILURE)
         self.message = message
         self.expires_at = self.updated_at + ttl
+        self.record(TaskChanged("task.failure"))
 
     @property
     def finished(self) -> bool:

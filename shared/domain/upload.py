@@ -1,23 +1,21 @@
-"""Upload sessions: one open transfer of an image's bytes into the image bucket, and its rules."""
+"""Upload sessions: one open transfer of an image's bytes into the upload bucket, and its rules."""
 
 from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.errors import InvalidInputError
-from shared.resources import IMAGE_OBJECT_PREFIX
 
 MiB = 1024 * 1024
 # S3 limits: parts of 5 MiB .. 5 GiB, at most 10 000 of them; single PUTs up to 5 GiB.
 S3_MIN_PART = 5 * MiB
 S3_MAX_PART = 5 * 1024 * MiB
 S3_MAX_PARTS = 10_000
-# Where image bytes live in the bucket: images/<image id>/<upload session id>.
-IMAGE_KEY_PREFIX = IMAGE_OBJECT_PREFIX
 # The property that tells users why their last upload was refused (Glance has no error state).
 UPLOAD_ERROR_PROPERTY = "os_glance_upload_error"
 
@@ -68,21 +66,6 @@ def plan_upload(
     return UploadPlan(UploadMethod.MULTIPART, chosen, max(1, math.ceil(size / chosen)))
 
 
-def image_key(image_id: str, session_id: str) -> str:
-    """The object key of one upload session's bytes."""
-    return f"{IMAGE_KEY_PREFIX}{image_id}/{session_id}"
-
-
-def parse_image_key(key: str) -> tuple[str, str] | None:
-    """``(image id, session id)`` of an image object key, or None for any other key."""
-    if not key.startswith(IMAGE_KEY_PREFIX):
-        return None
-    parts = key[len(IMAGE_KEY_PREFIX) :].split("/")
-    if len(parts) != 2 or not all(parts):
-        return None
-    return parts[0], parts[1]
-
-
 @dataclass
 class UploadSession:
     """An open upload of one image: where its bytes go and what the client declared."""
@@ -106,19 +89,19 @@ class UploadSession:
     @classmethod
     def new(
         cls,
-        image_id: str,
         plan: UploadPlan,
         *,
+        object_key: Callable[[str], str],
         size: int | None,
         now: datetime,
         ttl: timedelta,
         checksum: str | None = None,
     ) -> UploadSession:
-        """A session with a fresh id and key."""
+        """A session with a fresh id; ``object_key`` names the object its bytes go to, given the session id."""
         session_id = uuid.uuid4().hex
         return cls(
             id=session_id,
-            key=image_key(image_id, session_id),
+            key=object_key(session_id),
             method=plan.method,
             size=size,
             created_at=now,

@@ -8,10 +8,8 @@ every address the host resolves to must be public unicast (``is_public_address``
 resolver would accept them, and then refused unless written as four decimal numbers; IPv4 carried in IPv6
 (mapped, NAT64, 6to4) is judged as that IPv4 address. It returns the validated addresses.
 
-``open_url`` fetches with each connection pinned to a validated address: urllib3 connects to the IP itself while
-the ``Host`` header, TLS SNI and the certificate check use the URL's host name. The name is resolved once, by the
-check, so a second DNS answer pointing inside (DNS rebinding) is never used. Redirects are followed by hand and
-every hop is validated again. Proxies from the environment are never used: a proxy would resolve the name itself.
+``open_url`` (``shared/net/web_fetch.py``) fetches with each connection pinned to a validated address, and
+validates every redirect again.
 
 Errors (both ``InvalidInputError``, so a 400 at the API)::
 
@@ -23,28 +21,13 @@ Messages name the rule that refused, never a resolved address or the remote serv
 
 from __future__ import annotations
 
-import http
-import http.client
 import ipaddress
 import re
 import socket
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urljoin, urlsplit
-
-# urllib3 (typed, already loaded by botocore) rather than requests: pinning a connection to an address while
-# keeping the name for Host/SNI/certificate is two pool arguments here, and it never reads proxy settings.
-from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, Timeout
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
+from urllib.parse import quote, urlsplit
 
 from shared.domain.errors import InvalidInputError
 
@@ -56,8 +39,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-USER_AGENT = "serverless-glance/web-download"
 
 # Cloud metadata endpoints (EC2 IMDS, ECS task metadata, IMDS over IPv6): refused even for allowlisted hosts.
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254"))
@@ -103,7 +84,6 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-_TRANSPORT_ERRORS = (HTTPError, http.client.HTTPException, OSError)
 
 
 class UrlNotAllowedError(InvalidInputError):
@@ -376,159 +356,3 @@ def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
     if not found:
         raise UrlNotAllowedError(reason="the host name could not be resolved")
     return tuple(found)
-
-
-# -- fetching -----------------------------------------------------------------------------------------------
-
-
-class WebResponse:
-    """An open 2xx response: read it with ``iter_content``, and ``close()`` it (or use it as a context manager)."""
-
-    def __init__(self, url: str, response: BaseHTTPResponse, pool: HTTPConnectionPool) -> None:
-        self.url = url
-        self.status = response.status
-        self._response = response
-        self._pool = pool
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The response headers (case-insensitive)."""
-        return self._response.headers
-
-    @property
-    def content_length(self) -> int | None:
-        """The announced body length, if the server sent a usable one."""
-        try:
-            length = int(self._response.headers.get("Content-Length", ""))
-        except ValueError:
-            return None
-        return length if length >= 0 else None
-
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        """The body as it arrives, undecoded; raises ``WebDownloadError`` on a timeout or a short body."""
-        expected = self.content_length
-        received = 0
-        try:
-            for chunk in self._response.stream(chunk_size, decode_content=False):
-                received += len(chunk)
-                yield chunk
-        except _TRANSPORT_ERRORS as exc:
-            raise _transport_error(exc) from exc
-        # Checked before the stream ends, so a consumer never takes a short body for a complete one.
-        if expected is not None and received != expected:
-            raise WebDownloadError(reason=f"the body ended after {received} of {expected} bytes")
-
-    def close(self) -> None:
-        """Drop the connection."""
-        self._response.close()
-        self._pool.close()
-
-    def __enter__(self) -> WebResponse:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-def open_url(url: str, policy: UrlPolicy) -> WebResponse:
-    """GET ``url``, following at most ``policy.max_redirects`` redirects, each validated before it is followed.
-
-    Raises:
-        UrlNotAllowedError: the URL or a redirect target is refused by the policy.
-        WebDownloadError: a non-2xx answer, too many redirects, or a connection failure or timeout.
-    """
-    current = validate_url(url, policy)
-    redirects = 0
-    while True:
-        response, pool = _request(current, policy)
-        status = response.status
-        if 200 <= status < 300 and status != http.HTTPStatus.PARTIAL_CONTENT:
-            return WebResponse(current.url, response, pool)
-        location = response.headers.get("Location")
-        response.close()
-        pool.close()
-        if status not in REDIRECT_STATUSES:
-            raise WebDownloadError(reason=f"the server answered HTTP {_status_text(status)}")
-        if not location:
-            raise WebDownloadError(reason=f"the server answered HTTP {status} without a Location")
-        redirects += 1
-        if redirects > policy.max_redirects:
-            raise WebDownloadError(reason=f"more than {policy.max_redirects} redirects")
-        try:
-            current = validate_url(urljoin(current.url, location), policy)
-        except UrlNotAllowedError as exc:
-            reason = exc.fields.get("reason", exc.message)
-            raise UrlNotAllowedError(reason=f"it redirects to a URL that is not allowed ({reason})") from exc
-
-
-def _request(target: ValidatedUrl, policy: UrlPolicy) -> tuple[BaseHTTPResponse, HTTPConnectionPool]:
-    """One GET, connecting only to the validated addresses (the next one if a connection cannot be made)."""
-    timeout = Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
-    headers = {
-        "Host": target.host_header,
-        "User-Agent": USER_AGENT,
-        "Accept": "*/*",
-        # The bytes are stored as sent; a decoded body would not match the size or hashes of the file.
-        "Accept-Encoding": "identity",
-    }
-    failure: Exception | None = None
-    for address in target.addresses:
-        pool: HTTPConnectionPool
-        if target.scheme == "https":
-            pool = HTTPSConnectionPool(
-                address,
-                target.port,
-                timeout=timeout,
-                maxsize=1,
-                retries=False,
-                cert_reqs="CERT_REQUIRED",
-                assert_hostname=target.host,
-                server_hostname=target.host,
-            )
-        else:
-            pool = HTTPConnectionPool(address, target.port, timeout=timeout, maxsize=1, retries=False)
-        try:
-            response = pool.urlopen(
-                "GET",
-                target.target,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-            )
-        except ConnectTimeoutError as exc:  # includes NewConnectionError: try the next address
-            pool.close()
-            failure = exc
-            continue
-        except _TRANSPORT_ERRORS as exc:
-            pool.close()
-            raise _transport_error(exc) from exc
-        return response, pool
-    assert failure is not None
-    raise _transport_error(failure) from failure
-
-
-def _transport_error(exc: Exception) -> WebDownloadError:
-    if isinstance(exc, NewConnectionError):
-        reason = "could not connect to the server"
-    elif isinstance(exc, ConnectTimeoutError):
-        reason = "the server did not accept the connection in time"
-    elif isinstance(exc, ReadTimeoutError | TimeoutError):
-        reason = "the server stopped sending data"
-    elif isinstance(exc, SSLError):
-        reason = "the TLS connection failed (certificate or protocol)"
-    elif isinstance(exc, ProtocolError | http.client.HTTPException):
-        reason = "the connection broke off before the body was complete"
-    else:
-        reason = "the connection failed"
-    return WebDownloadError(reason=reason)
-
-
-def _status_text(status: int) -> str:
-    try:
-        return f"{status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)

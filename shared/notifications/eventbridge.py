@@ -1,14 +1,15 @@
 """Publishes notifications to an EventBridge bus: ``source``, ``detail-type`` = event type, ``detail`` = envelope.
 
-The events client is made on the first publish (never at import). A publish that fails (an exception, or an
-entry EventBridge refused) is logged and counted with the Powertools metric ``NotificationPublishFailed``;
-it never reaches the caller.
+The events client comes from the composition root (``client``, called on the first publish; never at import). A
+publish that fails (an exception, or an entry EventBridge refused) is logged and counted with the Powertools metric
+``NotificationPublishFailed``; it never reaches the caller.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,24 +25,16 @@ class EventBridgeNotifier(Notifier):
 
     bus_name: str = "sglance-events"
     source: str = "openstack.glance"
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-    client: Any = None
+    # Makes the EventBridge client (the composition root's, with short timeouts: a slow bus must not hold the
+    # user's request for long).
+    client: Callable[[], Any] | None = None
     failures: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _client(self) -> Any:
-        with self._lock:
-            if self.client is None:
-                import boto3
-                from botocore.config import Config
-
-                # A slow bus must not hold the user's request for long: short timeouts, one retry.
-                config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
-                self.client = boto3.client(
-                    "events", region_name=self.region, endpoint_url=self.endpoint_url, config=config
-                )
-            return self.client
+        if self.client is None:
+            raise RuntimeError("EventBridgeNotifier needs a client")
+        return self.client()
 
     def _publish(self, notification: Notification) -> None:
         entry = {

@@ -1,17 +1,16 @@
-"""One method per Glance event, so the controllers' hooks stay one line each."""
+"""Glance's events: one method per event, and ``publish`` for the domain events an aggregate recorded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from shared.domain import events as de
 from shared.domain.image import Image
 from shared.domain.member import Member
+from shared.domain.task import Task
 from shared.notifications import Notifier, Priority
 from shared.notifications import payloads as p
-
-if TYPE_CHECKING:
-    from shared.domain.task import Task
 
 
 @dataclass(frozen=True)
@@ -19,6 +18,38 @@ class Events:
     """Formats and sends Glance's events through a notifier; never raises."""
 
     notifier: Notifier
+
+    def publish(self, aggregate: Image | Task, events: Iterable[de.DomainEvent], request_id: str | None) -> None:
+        """Send the Glance event of each domain event ``aggregate`` recorded, in order (after its write)."""
+        for event in events:
+            if isinstance(aggregate, Task):
+                assert isinstance(event, de.TaskChanged)
+                self.task(event.event_type, aggregate, request_id)
+            else:
+                self._image_event(aggregate, event, request_id)
+
+    def _image_event(self, image: Image, event: de.DomainEvent, request_id: str | None) -> None:
+        match event:
+            case de.ImageCreated():
+                self.image_created(image, request_id)
+            case de.ImageUpdated():
+                self.image_updated(image, request_id)
+            case de.ImageDeleted():
+                self.image_deleted(image, request_id)
+            case de.DataUploaded(store=store):
+                self.image_uploaded(image, store, request_id)
+            case de.CopyUploaded(store=store):
+                self.copy_uploaded(image, store, request_id)
+            case de.UploadFailed(reason=reason):
+                self.upload_failed(image.id, reason, request_id)
+            case de.MemberCreated(member=member):
+                self.member_created(member, request_id)
+            case de.MemberUpdated(member=member):
+                self.member_updated(member, request_id)
+            case de.MemberDeleted(member=member):
+                self.member_deleted(member, request_id)
+            case _:
+                raise TypeError(f"no Glance event for {event!r}")
 
     def image_created(self, image: Image, request_id: str | None) -> None:
         """``image.create``."""

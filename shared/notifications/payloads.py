@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.image import Image, ImageStatus, LocationStatus, Visibility
+from shared.domain.image import Image, Visibility
 from shared.domain.member import Member
+from shared.domain.status import ImageStatus
 
 if TYPE_CHECKING:
     from shared.domain.task import Task
@@ -96,8 +97,3 @@ def task_payload(task: Task) -> dict[str, Any]:
         "deleted": False,
         "deleted_at": None,
     }
-
-
-def active_backends(image: Image) -> list[str]:
-    """Stores holding an active copy (for the upload payload's ``backend``)."""
-    return [loc.store for loc in image.locations if loc.status is LocationStatus.ACTIVE]

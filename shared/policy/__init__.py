@@ -1,8 +1,10 @@
 """Authorisation of image operations: Glance's named rules, decided by oslo.policy, asked by the controllers.
 
 This is the policy box of the domain controller. ``ImagePolicy`` holds one caller's credentials and answers
-the controller's questions in Glance's terms (``get_image``, ``modify_image``, ``add_member`` ...). Rules and
-their secure-RBAC defaults live in ``rules.py``; the operator's policy file overrides them (``enforcer.py``).
+the controller's questions in Glance's terms (``get_image``, ``modify_image``, ``add_member`` ...); ``Policies``
+makes one per request over the process's enforcer. Rules and their secure-RBAC defaults live in ``rules.py``; the
+operator's policy file overrides them (``enforcer.py``). "Admin" means one thing everywhere, listing included:
+the policy's ``context_is_admin`` (``ImagePolicy.is_admin``).
 
 Two layers, as in Glance: first the data layer's visibility (``can_see``; a member project sees a shared
 image whatever its membership status), then the rule. A refused rule on an image the caller cannot ``get_image``
@@ -16,14 +18,16 @@ from typing import Any
 from shared.config import Settings
 from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, NotFoundError
-from shared.domain.image import Image, ImageStatus
+from shared.domain.image import Image
 from shared.domain.listing import can_see
 from shared.domain.member import Member
+from shared.domain.status import ImageStatus
 from shared.policy.enforcer import PolicyEnforcer, PolicyFileError, UnknownRuleError, enforcer_for, get_enforcer
 from shared.policy.targets import credentials, effective_roles, image_target, own_membership, proposed_target
 
 __all__ = [
     "ImagePolicy",
+    "Policies",
     "PolicyEnforcer",
     "PolicyFileError",
     "UnknownRuleError",
@@ -53,11 +57,6 @@ class ImagePolicy:
         self._creds = credentials(ctx)
         self._is_admin: bool | None = None
 
-    @classmethod
-    def for_settings(cls, ctx: RequestContext, settings: Settings) -> ImagePolicy:
-        """A policy over the enforcer of ``settings``' policy file (one enforcer per file and process)."""
-        return cls(ctx, enforcer_for(settings.policy_file))
-
     # -- primitives -------------------------------------------------------------------------------
 
     def allows(self, rule: str, target: dict[str, Any] | None = None) -> bool:
@@ -73,14 +72,14 @@ class ImagePolicy:
 
     def visible(self, image: Image, membership: Member | None = None) -> bool:
         """The data layer's visibility: ``can_see``, or a membership of a shared image (any status)."""
-        if can_see(self.ctx, image):
+        if can_see(self.ctx, image, self.is_admin):
             return True
         return not image.is_deleted() and own_membership(self.ctx, image, membership) is not None
 
     def can_see_member(self, image: Image, member_id: str) -> bool:
         """Whether the caller may see ``member_id``'s membership: admins and the owner see all, a member itself."""
         own_image = image.owner is not None and image.owner == self.ctx.owner
-        return self.ctx.is_admin or own_image or member_id == self.ctx.owner
+        return self.is_admin or own_image or member_id == self.ctx.owner
 
     def check(self, rule: str, image: Image | None = None, membership: Member | None = None) -> bool:
         """A soft check: would ``rule`` pass (a hidden image fails every rule)?"""
@@ -130,22 +129,6 @@ class ImagePolicy:
         rule = action if action in _RULE_ACTIONS else _ACTION_RULES.get(action, "modify_image")
         phrase = _RULE_ACTIONS.get(action, action)
         self.enforce_image(rule, image, membership, f"You are not authorized to {phrase}.")
-
-    def delete_image(self, image: Image, membership: Member | None = None) -> None:
-        """``delete_image``: admin or owning project member."""
-        self.modify_image(image, "delete_image", membership)
-
-    def upload_image(self, image: Image, membership: Member | None = None) -> None:
-        """``upload_image``: admin or owning project member."""
-        self.modify_image(image, "upload_image", membership)
-
-    def deactivate(self, image: Image, membership: Member | None = None) -> None:
-        """``deactivate``: admin or owning project member."""
-        self.modify_image(image, "deactivate", membership)
-
-    def reactivate(self, image: Image, membership: Member | None = None) -> None:
-        """``reactivate``: admin or owning project member."""
-        self.modify_image(image, "reactivate", membership)
 
     def download_image(self, image: Image, membership: Member | None = None) -> None:
         """``download_image``: as ``get_image`` but with the member role; deactivated data is admin-only."""
@@ -230,3 +213,19 @@ class ImagePolicy:
         """``delete_member``: admin or a member of the owning project; ``member_id`` as in ``modify_member``."""
         self._lookup_member(image, member_id, membership)
         self._member_rule("delete_member", image, membership, f"Not allowed to delete members for image {image.id}.")
+
+
+class Policies:
+    """Makes each caller's ``ImagePolicy`` over one enforcer (the composition root builds one per process)."""
+
+    def __init__(self, enforcer: PolicyEnforcer) -> None:
+        self.enforcer = enforcer
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Policies:
+        """The policies of ``settings``' policy file (one enforcer per file and process)."""
+        return cls(enforcer_for(settings.policy_file))
+
+    def for_context(self, ctx: RequestContext) -> ImagePolicy:
+        """The policy of one caller."""
+        return ImagePolicy(ctx, self.enforcer)

@@ -148,6 +148,21 @@ class PropertyProtections:
         return {key: value for key, value in properties.items() if self.check(ctx, "read", key)}
 
 
+class NoPropertyProtections(PropertyProtections):
+    """Property protections off: everyone may do everything with every extra property."""
+
+    def __init__(self) -> None:
+        super().__init__((), "roles")
+
+    def check(self, ctx: RequestContext, operation: Operation, key: str) -> bool:
+        """Always True."""
+        return True
+
+    def readable(self, ctx: RequestContext, properties: Mapping[str, str]) -> dict[str, str]:
+        """Every property."""
+        return dict(properties)
+
+
 def _section(parser: configparser.ConfigParser, section: str, rule_format: RuleFormat, source: str) -> ProtectionRule:
     where = f"property protection file {source}: [{section}]"
     try:
@@ -173,40 +188,13 @@ def _section(parser: configparser.ConfigParser, section: str, rule_format: RuleF
 @lru_cache(maxsize=8)
 def protections_for(
     protection_file: str | None, rule_format: RuleFormat = "roles", policy_file: str | None = None
-) -> PropertyProtections | None:
-    """The process-wide protections of one file (None when ``protection_file`` is unset); read on first use.
+) -> PropertyProtections:
+    """The process-wide protections of one file (``NoPropertyProtections`` when ``protection_file`` is unset).
 
     Raises:
         PropertyProtectionError: the file is missing or malformed.
     """
     if not protection_file:
-        return None
+        return NoPropertyProtections()
     enforcer = enforcer_for(policy_file) if rule_format == "policies" else None
     return PropertyProtections.from_file(protection_file, rule_format, enforcer)
-
-
-def get_property_protections() -> PropertyProtections | None:
-    """The protections Settings configure (None when off).
-
-    Raises:
-        PropertyProtectionError: the configured file is missing or malformed.
-    """
-    from shared.config import get_settings
-
-    s = get_settings()
-    return protections_for(s.property_protection_file, s.property_protection_rule_format, s.policy_file)
-
-
-def check(ctx: RequestContext, operation: Operation, key: str) -> bool:
-    """Whether ``ctx`` may ``operation`` ("create", "read", "update", "delete") the extra property ``key``.
-
-    Always True while property protections are off.
-    """
-    protections = get_property_protections()
-    return protections is None or protections.check(ctx, operation, key)
-
-
-def readable(ctx: RequestContext, properties: Mapping[str, str]) -> dict[str, str]:
-    """``properties`` without those ``ctx`` may not read (all of them while protections are off)."""
-    protections = get_property_protections()
-    return dict(properties) if protections is None else protections.readable(ctx, properties)

@@ -17,11 +17,13 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from pynamodb.exceptions import UpdateError
+
+from shared.data.dynamodb.quota import DynamoQuotaLedger
+from shared.data.dynamodb.table import QUOTA_PREFIX, USAGE_SK, quota_pk
 from shared.domain.image import Image
 from shared.domain.quota import LIMIT_NAMES, contribution
-from shared.quota import USAGE_SK, QuotaLedger, quota_pk
 
 
 @dataclass(frozen=True)
@@ -44,26 +46,16 @@ def recount(images: Iterable[Image]) -> dict[str, dict[str, int]]:
     return dict(totals)
 
 
-def stored_counters(ledger: QuotaLedger) -> dict[str, dict[str, int]]:
+def stored_counters(ledger: DynamoQuotaLedger) -> dict[str, dict[str, int]]:
     """Every project's counters (a Scan of the usage items)."""
-    client = ledger._client()
+    usage = ledger.models.usage
     found: dict[str, dict[str, int]] = {}
-    kwargs: dict[str, Any] = {
-        "TableName": ledger.table_name,
-        "FilterExpression": "sk = :sk AND begins_with(pk, :prefix)",
-        "ExpressionAttributeValues": {":sk": {"S": USAGE_SK}, ":prefix": {"S": "QUOTA#"}},
-    }
-    while True:
-        page = client.scan(**kwargs)
-        for item in page.get("Items", []):
-            project = item["pk"]["S"][len("QUOTA#") :]
-            found[project] = {n: int(item[n]["N"]) if n in item else 0 for n in LIMIT_NAMES}
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for item in usage.scan((usage.sk == USAGE_SK) & usage.pk.startswith(QUOTA_PREFIX)):
+        found[item.pk[len(QUOTA_PREFIX) :]] = {n: int(getattr(item, n) or 0) for n in LIMIT_NAMES}
+    return found
 
 
-def drifts(images: Iterable[Image], ledger: QuotaLedger) -> list[Drift]:
+def drifts(images: Iterable[Image], ledger: DynamoQuotaLedger) -> list[Drift]:
     """Projects whose counters differ from the recount."""
     counted = recount(images)
     stored = stored_counters(ledger)
@@ -76,36 +68,27 @@ def drifts(images: Iterable[Image], ledger: QuotaLedger) -> list[Drift]:
     return out
 
 
-def repair(drift: Drift, ledger: QuotaLedger) -> bool:
+def repair(drift: Drift, ledger: DynamoQuotaLedger) -> bool:
     """Move the counters to the recount if they still hold what was read; False if they changed meanwhile."""
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    adds: list[str] = []
-    conditions: list[str] = []
-    for i, name in enumerate(LIMIT_NAMES):
-        names[f"#c{i}"] = name
+    usage = ledger.models.usage
+    actions = []
+    condition = None
+    for name in LIMIT_NAMES:
+        attr = getattr(usage, name)
         read = drift.counters[name]
-        values[f":r{i}"] = {"N": str(read)}
-        conditions.append(f"(#c{i} = :r{i} OR (attribute_not_exists(#c{i}) AND :r{i} = :zero))")
+        held = (attr == read) | attr.does_not_exist() if read == 0 else attr == read
+        condition = held if condition is None else condition & held
         diff = drift.recounted[name] - read
         if diff:
-            values[f":d{i}"] = {"N": str(diff)}
-            adds.append(f"#c{i} :d{i}")
-    if not adds:
+            actions.append(attr.add(diff))
+    if not actions:
         return True
-    values[":zero"] = {"N": "0"}
-    client = ledger._client()
     try:
-        client.update_item(
-            TableName=ledger.table_name,
-            Key={"pk": {"S": quota_pk(drift.project)}, "sk": {"S": USAGE_SK}},
-            UpdateExpression="ADD " + ", ".join(adds),
-            ConditionExpression=" AND ".join(conditions),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except client.exceptions.ConditionalCheckFailedException:
-        return False
+        usage(quota_pk(drift.project), USAGE_SK).update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
     return True
 
 
@@ -116,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from shared.bootstrap import Container
     from shared.config import get_settings
-    from shared.data.dynamodb import DynamoImageRepository
+    from shared.data.dynamodb.images import DynamoImageRepository
 
     container = Container(get_settings())
-    repo = container.image_repository
-    assert isinstance(repo, DynamoImageRepository)
+    repo, ledger = container.image_repository, container.quota
+    assert isinstance(repo, DynamoImageRepository) and isinstance(ledger, DynamoQuotaLedger)
     remaining = 0
-    for drift in drifts(repo.scan_images(), container.quota):
-        fixed = repair(drift, container.quota) if args.repair else False
+    for drift in drifts(repo.scan_images(), ledger):
+        fixed = repair(drift, ledger) if args.repair else False
         remaining += 0 if fixed else 1
         report = {"project": drift.project, "counters": drift.counters, "recounted": drift.recounted}
         print(json.dumps({**report, "repaired": fixed}))

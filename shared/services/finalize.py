@@ -1,35 +1,36 @@
 """Finalising uploads: verify an image's bytes once, then make it active or send it back to queued.
 
-Used by the ``upload_complete`` function (S3 events, at-least-once) and by the API's ``PUT /file`` (inline).
-Every outcome is recorded with a conditional write on the image's version: an image that was deleted or
-whose upload was replaced meanwhile is never resurrected, and a duplicate or replayed event changes nothing.
+Used by the ``upload_complete`` function (S3 events, at-least-once), by the API's ``PUT /file`` (inline) and by
+the import worker. Every outcome is written through the unit of work, conditional on the image's version: an image
+that was deleted or whose upload was replaced meanwhile is never resurrected, and a duplicate or replayed event
+changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from shared.config import Settings
-from shared.data.base import ImageRepository
 from shared.domain.errors import ConcurrentUpdateError, NotFoundError
-from shared.domain.image import Image, ImageData, ImageStatus, Location, LocationStatus, utcnow
+from shared.domain.image import Image, ImageData, utcnow
+from shared.domain.location import Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
-from shared.domain.upload import UploadMethod, UploadSession, parse_image_key
-from shared.notifications import NullNotifier
-from shared.notifications.events import Events
-from shared.resources import ACTIVE_STATE
-from shared.services.digest import Digest, SizeCapExceededError, StreamDigest
-from shared.stores.s3 import ImageBucket, ObjectMissingError
+from shared.domain.status import ImageStatus
+from shared.domain.upload import UploadMethod, UploadSession
+from shared.resources import ACTIVE_STATE, parse_image_object_key
+from shared.streams.digest import Digest, SizeCapExceededError, StreamDigest
+from shared.upload_bucket import ObjectMissingError, UploadBucket
 
 if TYPE_CHECKING:
-    from shared.services.replication import Replicator
+    from collections.abc import Iterable
 
-_SAVE_ATTEMPTS = 8
+    from shared.config import Settings
+    from shared.notifications.events import Events
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
 
 
 class Outcome(StrEnum):
@@ -52,28 +53,28 @@ class FinalizeDeferredError(Exception):
 class UploadFinalizer:
     """Verifies and records uploads; one instance per process."""
 
-    repo: ImageRepository
-    bucket: ImageBucket
+    uow: ImageUnitOfWork
+    bucket: UploadBucket
     settings: Settings
-    # Queues the copies an activated image gets (requested stores, replication policy); None: no replication.
-    replicator: Replicator | None = None
-    events: Events = field(default_factory=lambda: Events(NullNotifier()))
+    # Queues the copies an activated image gets (requested stores, replication policy).
+    replicator: Replicator
+    events: Events
 
     # -- the event path ---------------------------------------------------------------------------
 
     def handle_object(self, key: str, request_id: str | None = None) -> Outcome:
         """Finalise the object ``key`` that S3 reports as created."""
-        parsed = parse_image_key(key)
+        parsed = parse_image_object_key(key)
         if parsed is None:
             return Outcome.IGNORED
         image_id, session_id = parsed
         try:
-            image = self.repo.get(image_id)
+            image = self.uow.get(image_id)
         except NotFoundError:
             self.bucket.delete(key)
             return Outcome.ORPHAN
         if self._holds(image, key):
-            self._dispatch(image)
+            self.replicator.dispatch(image)
             return Outcome.DUPLICATE
         session = image.upload
         if session is None or session.id != session_id or image.is_deleted():
@@ -96,16 +97,15 @@ class UploadFinalizer:
         if image.status is ImageStatus.IMPORTING:
             return
         image.begin_finalize()
-        image.touch()
         # If someone else moved first, record() re-reads and decides with the fresh image.
         with contextlib.suppress(ConcurrentUpdateError):
-            self.events.image_updated(self.repo.save(image), None)
+            self.uow.commit(image)
 
-    # -- shared with PUT /file --------------------------------------------------------------------
+    # -- shared with PUT /file and the import worker ------------------------------------------------
 
     def new_digest(self, image: Image, hash_algo: str | None = None) -> StreamDigest:
         """A digest of ``image``'s bytes with its format inspection (a context manager)."""
-        from shared.services.inspection import ImageInspector
+        from shared.streams.inspection import ImageInspector
 
         inspector = ImageInspector(
             image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch
@@ -132,72 +132,70 @@ class UploadFinalizer:
         *,
         request_id: str | None = None,
     ) -> Outcome:
-        """Write the outcome with a conditional write, retrying on concurrent metadata changes.
+        """Write the outcome (the unit of work re-reads and decides again after a concurrent metadata change).
 
-        ``location``: where the bytes are, when not at the session's key in the image bucket (a service-added
+        ``location``: where the bytes are, when not at the session's key in the upload bucket (a service-added
         location); such bytes are never deleted on refusal (they are the service's).
         """
-        where = location or self._location(session.key)
         refused = result if isinstance(result, Refusal) else refusal(session, result)
-        reason = refused.message if refused is not None else None
-        over_quota = False
-        for _ in range(_SAVE_ATTEMPTS):
-            try:
-                image = self.repo.get(image_id)
-            except NotFoundError:
-                image = None
-            if image is not None and any(loc.url == where.url for loc in image.locations):
-                self._dispatch(image)
-                return Outcome.DUPLICATE
-            if image is None or image.is_deleted() or image.upload is None or image.upload.id != session.id:
-                self.bucket.delete(session.key)
-                return Outcome.ORPHAN
-            if reason is not None:
-                image.fail_upload(reason)
-            else:
-                assert isinstance(result, Digest)
-                image.activate(_image_data(result), where)
-                if self.replicator is not None:
-                    self.replicator.plan_on_activation(
-                        image, session.targets, session.task_id or session.id, session.all_stores_must_succeed
-                    )
-            image.touch()
-            try:
-                saved = self.repo.save(image)
-            except ConcurrentUpdateError:
-                continue
-            except QuotaExceededError as exc:
-                # Hard limits: the bytes would take the project past image_size_total (or their copies past a
-                # limit); refuse them like any other check, with the limit named on the image.
-                if reason is not None:
-                    raise
-                reason, over_quota = exc.message, True
-                continue
-            if reason is not None:
-                if location is None:
-                    self.bucket.delete(session.key)
-                self.events.upload_failed(image_id, reason, request_id)
-                self.events.image_updated(saved, request_id)
-                return Outcome.OVER_QUOTA if over_quota else Outcome.REFUSED
-            if location is None:
-                self.bucket.mark(session.key, ACTIVE_STATE)
-            self.events.image_uploaded(saved, where.store, request_id)
-            self.events.image_updated(saved, request_id)
-            self._dispatch(image)
-            return Outcome.ACTIVE
-        raise ConcurrentUpdateError(image_id=image_id)
+        verdict = _Verdict(session, location or self._location(session.key), result, refused)
+        try:
+            outcome, image = self._write(image_id, verdict, request_id)
+        except QuotaExceededError as exc:
+            if refused is not None:
+                raise
+            # Hard limits: the bytes would take the project past image_size_total (or their copies past a limit);
+            # refuse them like any other check, with the limit named on the image.
+            verdict = _Verdict(session, verdict.where, result, Refusal(RefusalKind.QUOTA, exc.message))
+            outcome, image = self._write(image_id, verdict, request_id)
+        owned = location is None
+        if outcome is Outcome.ORPHAN or (owned and outcome in (Outcome.REFUSED, Outcome.OVER_QUOTA)):
+            self.bucket.delete(session.key)
+        if owned and outcome is Outcome.ACTIVE:
+            self.bucket.mark(session.key, ACTIVE_STATE)
+        if image is not None and outcome in (Outcome.ACTIVE, Outcome.DUPLICATE):
+            self.replicator.dispatch(image)
+        return outcome
+
+    def _write(self, image_id: str, verdict: _Verdict, request_id: str | None) -> tuple[Outcome, Image | None]:
+        try:
+            return self.uow.update(image_id, lambda image: (self._decide(image, verdict), image), request_id)
+        except NotFoundError:
+            return Outcome.ORPHAN, None
+
+    def _decide(self, image: Image, verdict: _Verdict) -> Outcome:
+        """Apply the verdict on a fresh read of the image; what it did."""
+        session = verdict.session
+        if any(loc.url == verdict.where.url for loc in image.locations):
+            return Outcome.DUPLICATE
+        if image.is_deleted() or image.upload is None or image.upload.id != session.id:
+            return Outcome.ORPHAN
+        if verdict.refused is not None:
+            image.fail_upload(verdict.refused.message)
+            return Outcome.OVER_QUOTA if verdict.refused.kind is RefusalKind.QUOTA else Outcome.REFUSED
+        assert isinstance(verdict.result, Digest)
+        image.activate(_image_data(verdict.result), verdict.where)
+        self.replicator.plan_on_activation(
+            image, session.targets, session.task_id or session.id, session.all_stores_must_succeed
+        )
+        return Outcome.ACTIVE
 
     def _location(self, key: str) -> Location:
         return Location(self.settings.primary_store_id, self.bucket.location_url(key), LocationStatus.ACTIVE)
 
-    def _dispatch(self, image: Image) -> None:
-        """Queue the image's pending copies (again, after a redelivery: copy jobs are idempotent)."""
-        if self.replicator is not None:
-            self.replicator.dispatch(image)
-
     def _holds(self, image: Image, key: str) -> bool:
         url = self.bucket.location_url(key)
         return any(loc.url == url for loc in image.locations)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What finalising found: the bytes' session and location, their digest, and why they are refused (if so)."""
+
+    session: UploadSession
+    where: Location
+    result: Digest | Refusal
+    refused: Refusal | None
 
 
 class RefusalKind(StrEnum):
@@ -207,6 +205,7 @@ class RefusalKind(StrEnum):
     SIZE_MISMATCH = "size_mismatch"
     CHECKSUM_MISMATCH = "checksum_mismatch"
     FORMAT = "format"
+    QUOTA = "quota"  # recording the bytes would pass a unified limit
     FAILED = "failed"  # the transfer itself failed
 
 

@@ -1,176 +1,181 @@
-"""The import worker: finishes interoperable imports queued by ``POST /v2/images/{id}/import``.
+"""Interoperable image import (``POST /v2/images/{id}/import``) and the legacy ``import`` task (``POST /v2/tasks``).
 
-``glance-direct`` verifies the staged bytes; ``web-download`` fetches the URL into the bucket (re-checking it
-and every redirect against the URL policy) while hashing and inspecting, then records the outcome. Jobs are
-delivered at least once: a job whose image has moved on (another session, active, deleted) changes nothing.
+``read_import_request`` checks the body as Glance does (400); ``Imports.stores`` picks the target stores as
+Glance's get_stores_from_request does (409 for an unknown store); ``Imports.start`` begins a glance-direct or
+web-download import: the image goes to ``importing``, a task records the import, and the import worker finishes
+it from the queue. copy-image is ``shared/services/copies.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from shared.data.base import ImageRepository
-from shared.domain.errors import GlanceError, NotFoundError
-from shared.domain.image import Image, ImageStatus, Location, LocationStatus
-from shared.domain.upload import UploadSession
-from shared.services.digest import Digest, SizeCapExceededError
-from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
-from shared.services.tasks import TaskService, record_task_outcome
-from shared.stores.s3 import ImageBucket
+from shared.domain.errors import ConflictError, GlanceError, InvalidInputError
+from shared.domain.status import ImageStatus
+from shared.domain.upload import UploadMethod, UploadPlan
+from shared.jobs import ImportJob
+from shared.services.tasks import API_IMAGE_IMPORT, LEGACY_IMPORT, TaskService
 
 if TYPE_CHECKING:
-    from shared.stores.registry import StoreSet
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.domain.task import Task
+    from shared.queues import WorkQueue
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.services.upload_sessions import UploadSessions
 
 
-class ImportJobError(Exception):
-    """A malformed job (it goes to the DLQ)."""
+@dataclass(frozen=True)
+class ImportRequest:
+    """A checked import body (kept whole: the task records it) and the ``X-Image-Meta-Store`` header."""
+
+    body: dict[str, Any]
+    header_store: str = ""
+
+    @property
+    def method(self) -> str:
+        """The import method's name."""
+        name: str = self.body["method"]["name"]
+        return name
+
+    @property
+    def uri(self) -> str | None:
+        """web-download's URL, if the body names one."""
+        uri = self.body["method"].get("uri")
+        return uri if isinstance(uri, str) and uri else None
+
+    @property
+    def all_stores(self) -> bool:
+        """Whether every store is a target (copy-image, multi-store imports)."""
+        return bool(self.body.get("all_stores", False))
+
+    @property
+    def all_stores_must_succeed(self) -> bool:
+        """Whether a failed copy rolls back the others."""
+        return bool(self.body.get("all_stores_must_succeed", True))
+
+
+def read_import_request(body: Any, store_header: str | None = None) -> ImportRequest:
+    """The import body, validated as Glance does (400 for a malformed body)."""
+    if not isinstance(body, dict) or not isinstance(body.get("method"), dict):
+        raise InvalidInputError("Import request requires a 'method' field.")
+    name = body["method"].get("name")
+    if not isinstance(name, str):
+        raise InvalidInputError("Import request requires a 'name' field.")
+    for flag in ("all_stores_must_succeed", "all_stores"):
+        if flag in body and not isinstance(body[flag], bool):
+            raise InvalidInputError(f"'{flag}' must be boolean value only")
+    return ImportRequest(body, (store_header or "").strip())
 
 
 @dataclass
-class ImportWorker:
-    """Runs one import job."""
+class Imports:
+    """Starts glance-direct and web-download imports; every image passed in was loaded for a change and
+    authorised."""
 
-    repo: ImageRepository
-    bucket: ImageBucket
-    finalizer: UploadFinalizer
+    sessions: UploadSessions
+    uow: ImageUnitOfWork
+    tasks: TaskService
+    replicator: Replicator
+    queue: WorkQueue
     settings: Settings
-    # Where service-added locations are read from (POST /v2/images/{id}/locations); None: not offered.
-    stores: StoreSet | None = None
-    # Records each import's outcome on its task (shared/services/tasks.py); None: no task records.
-    tasks: TaskService | None = None
 
-    def run(self, job: dict[str, Any]) -> Outcome:
-        """Finish the import ``job`` names, and record the outcome on its task (if the job has one)."""
-        if self.tasks is None or not job.get("task_id"):
-            return self._run(job)
-        self.tasks.processing(job["task_id"], job.get("request_id"))
-        outcome = self._run(job)
-        record_task_outcome(self.tasks, self.repo, job, outcome)
-        return outcome
+    def require_method(self, method: str) -> None:
+        """400 for an import method this service does not offer."""
+        if method not in self.settings.enabled_import_methods:
+            raise InvalidInputError(f"Unknown import method name '{method}'.")
 
-    def _run(self, job: dict[str, Any]) -> Outcome:
-        """Finish the import ``job`` names, if its image still waits for it."""
-        try:
-            method, image_id, session_id = job["method"], job["image_id"], job["session_id"]
-        except KeyError as exc:
-            raise ImportJobError(f"job without {exc}") from None
-        try:
-            image = self.repo.get(image_id)
-        except NotFoundError:
-            return Outcome.ORPHAN
-        session = image.upload
-        if image.status is not ImageStatus.IMPORTING or session is None or session.id != session_id:
-            return Outcome.DUPLICATE
-        request_id = job.get("request_id")
-        # The import flow writes the image's data now: Glance's set_data sends image.prepare.
-        self.finalizer.events.image_prepare(image, None, request_id)
-        if method == "glance-direct":
-            return self.finalizer.handle_object(session.key, request_id)
-        if method == "web-download":
-            # A web-download session's size is what was staged so far (quota), never a declared size to check.
-            session = dataclasses.replace(session, size=None)
-            result = self._download(image_id, session, job.get("uri"))
-            return self.finalizer.record(image_id, session, result, request_id=request_id)
-        if method == "location" and self.stores is not None:
-            store, url = job.get("store"), job.get("url")
-            if not isinstance(store, str) or not isinstance(url, str) or store not in self.stores:
-                raise ImportJobError(f"location job without a known store and url: {job!r}")
-            result = self._verify_location(image, store, url, job.get("validation_data"))
-            location = Location(store, url, LocationStatus.ACTIVE)
-            return self.finalizer.record(image_id, session, result, location, request_id=request_id)
-        raise ImportJobError(f"unknown import method {method!r}")
+    def check_url(self, uri: str) -> None:
+        """400 for a URL the web-download policy refuses (scheme, port, host, every address it resolves to)."""
+        from shared.net.ssrf import UrlPolicy, validate_url
 
-    def _verify_location(self, image: Image, store: str, url: str, validation: object) -> Digest | Refusal:
-        """Read what a service put at ``url`` once: size cap, format, and the hash it vouched for."""
-        from shared.stores.base import StoreError
+        validate_url(uri, UrlPolicy.from_settings(self.settings))
 
-        expected = validation if isinstance(validation, dict) else {}
-        algo = expected.get("os_hash_algo")
-        secure = algo if isinstance(algo, str) and algo != "md5" else None
-        try:
-            read = self.stores.driver(store).get(url) if self.stores is not None else None
-            assert read is not None
-            with self.finalizer.new_digest(image, secure) as stream:
-                for chunk in read.chunks:
-                    stream.feed(chunk)
-                digest = stream.finish()
-        except SizeCapExceededError as exc:
-            return Refusal(RefusalKind.SIZE_CAP, str(exc))
-        except StoreError as exc:
-            return Refusal(RefusalKind.FAILED, f"location import failed: {type(exc).__name__}: {exc}"[:255])
-        value = expected.get("os_hash_value")
-        if isinstance(value, str):
-            got = digest.checksum if algo == "md5" else digest.os_hash_value
-            if got != value:
-                return Refusal(RefusalKind.CHECKSUM_MISMATCH, f"{algo} of the data is {got}, {value} was expected")
-        return digest
-
-    def _download(self, image_id: str, session: UploadSession, uri: object) -> Digest | Refusal:
-        from shared.domain.quota import QuotaExceededError
-        from shared.net.ssrf import UrlPolicy
-        from shared.services.web_download import download_to_bucket
-
-        if not isinstance(uri, str):
-            return Refusal(RefusalKind.FAILED, "web-download failed: the job has no URL")
-        image = self.repo.get(image_id)
-        staged = _StagedBytes(self.repo, image_id, session.id, self.settings.web_download_staging_step)
-        try:
-            with self.finalizer.new_digest(image) as stream:
-
-                def feed(chunk: bytes) -> None:
-                    stream.feed(chunk)
-                    staged.add(len(chunk))
-
-                download_to_bucket(
-                    uri,
-                    UrlPolicy.from_settings(self.settings),
-                    self.bucket,
-                    session.key,
-                    self.settings.multipart_part_size,
-                    on_chunk=feed,
+    def stores(self, request: ImportRequest) -> list[str]:
+        """The import's target stores, as Glance's get_stores_from_request picks them (unknown store: 409)."""
+        header = request.header_store
+        body = request.body
+        if request.all_stores:
+            if "stores" in body or header:
+                raise InvalidInputError(
+                    "All_stores parameter can't be used with x-image-meta-store header or stores parameter"
                 )
-                digest = stream.finish()
-        except SizeCapExceededError as exc:
-            return Refusal(RefusalKind.SIZE_CAP, str(exc))
-        except QuotaExceededError as exc:
-            return Refusal(RefusalKind.FAILED, f"web-download stopped: {exc.message}")
+            return self.replicator.stores.ids
+        if "stores" in body:
+            if header:
+                raise InvalidInputError("Stores parameter and x-image-meta-store header can't be both specified")
+            stores = body["stores"]
+            if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
+                raise InvalidInputError("'stores' must be a list of store identifiers")
+        else:
+            stores = [header or self.replicator.stores.primary_id]
+        try:
+            return self.replicator.check_stores(stores)
+        except InvalidInputError as exc:
+            raise ConflictError(detail=exc.message) from None
+
+    def start(
+        self,
+        ctx: RequestContext,
+        image: Image,
+        request: ImportRequest,
+        stores: list[str],
+        task_id: str | None = None,
+    ) -> Image:
+        """Begin the import: the image goes to ``importing`` and the import worker is sent the job. Every import
+        records an api_image_import task, except a legacy task's, which passes its own ``task_id``."""
+        if image.status is ImageStatus.ACTIVE:
+            raise ConflictError(detail="Image with status active cannot be target for import")
+        if request.method == "web-download":
+            uri = request.uri
+            if uri is None:
+                raise InvalidInputError("web-download requires 'uri' in the method.")
+            self.check_url(uri)
+            plan = UploadPlan(UploadMethod.WEB, self.settings.multipart_part_size, 1)
+            image.start_import(request.method, self.sessions.new(image.id, plan, None))
+        else:
+            image.start_import(request.method)
+        assert image.upload is not None
+        image.upload.targets = tuple(s for s in stores if s != self.replicator.stores.primary_id)
+        image.upload.all_stores_must_succeed = request.all_stores_must_succeed
+        # A legacy POST /v2/tasks import passes its own task; every other import records a new one.
+        task = task_id or self.import_task(ctx, image.id, request, stores).id
+        image.upload.task_id = task
+        try:
+            saved = self.uow.commit(image, ctx.request_id)
         except GlanceError as exc:
-            return Refusal(RefusalKind.FAILED, f"web-download failed: {exc.message}")
-        return refusal(session, digest) or digest
+            self.tasks.fail(task, f"The import could not start: {exc.message}", ctx.request_id)
+            raise
+        self.queue.send(
+            ImportJob(
+                method=request.method,
+                image_id=saved.id,
+                session_id=image.upload.id,
+                request_id=ctx.request_id,
+                task_id=task,
+                uri=request.uri if request.method == "web-download" else None,
+            )
+        )
+        return saved
 
+    def import_task(self, ctx: RequestContext, image_id: str, request: ImportRequest, stores: list[str]) -> Task:
+        """Record the import as an api_image_import task (Glance's input: image_id, import_req, backend)."""
+        task_input = {"image_id": image_id, "import_req": request.body, "backend": stores}
+        return self.tasks.create(ctx, API_IMAGE_IMPORT, task_input, image_id)
 
-@dataclass
-class _StagedBytes:
-    """Records a web-download's bytes on its session as they arrive (every ``step`` bytes), so they count toward
-    ``image_stage_total`` in the same transaction as the record, as Glance counts its staging area; a write that
-    would pass the limit raises ``QuotaExceededError`` and so stops the download."""
-
-    repo: ImageRepository
-    image_id: str
-    session_id: str
-    step: int
-    received: int = 0
-    recorded: int = 0
-
-    def add(self, count: int) -> None:
-        self.received += count
-        if self.received - self.recorded >= self.step:
-            self._record()
-
-    def _record(self) -> None:
-        from shared.domain.errors import ConcurrentUpdateError
-
-        for _ in range(8):
-            image = self.repo.get(self.image_id)
-            if image.upload is None or image.upload.id != self.session_id:
-                return  # the import was superseded; the final record sorts it out
-            image.upload.size = self.received
-            try:
-                self.repo.save(image)
-            except ConcurrentUpdateError:
-                continue
-            self.recorded = self.received
-            return
+    def legacy_task(self, ctx: RequestContext, image: Image, task_input: dict[str, Any], uri: str) -> Task:
+        """``POST /v2/tasks`` of type ``import``: store the new ``image``, record the task, and fill the image by
+        web-download from ``uri``; the task's result names the image."""
+        created = self.uow.add(image, ctx.request_id)
+        task = self.tasks.create(ctx, LEGACY_IMPORT, task_input, None)
+        request = read_import_request({"method": {"name": "web-download", "uri": uri}})
+        try:
+            self.require_method(request.method)
+            self.start(ctx, created, request, self.stores(request), task_id=task.id)
+        except Exception as exc:
+            self.tasks.fail(task.id, f"The import could not start: {exc}", ctx.request_id)
+            raise
+        return self.tasks.get(task.id)

@@ -18,26 +18,29 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from shared.config import Settings
-from shared.data.base import ImageRepository
-from shared.domain.errors import ConcurrentUpdateError, InvalidInputError, NotFoundError
-from shared.domain.image import ERROR_KEY, Image, ImageStatus, Location, LocationStatus
+from shared.domain.errors import InvalidInputError, NotFoundError
+from shared.domain.location import ERROR_KEY, Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
-from shared.notifications.events import Events
-from shared.queues import WorkQueue
-from shared.services.tasks import TaskService, settle_copy_task
+from shared.domain.status import ImageStatus
+from shared.jobs import CopyJob, DeleteJob, StoreSyncJob
 from shared.stores.base import StoreError, StoreNotFoundError
-from shared.stores.registry import StoreSet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from shared.config import Settings
+    from shared.domain.image import Image
+    from shared.notifications.events import Events
+    from shared.queues import WorkQueue
+    from shared.services.tasks import TaskService
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.stores.registry import StoreSet
 
 _LOG = logging.getLogger(__name__)
-_SAVE_ATTEMPTS = 8
-COPY = "copy"
-DELETE = "delete"
 
 
 class SyncOutcome(StrEnum):
@@ -103,10 +106,7 @@ class Replicator:
         sent = 0
         for loc in image.locations:
             if loc.status is LocationStatus.PENDING:
-                job = {"op": COPY, "image_id": image.id, "store": loc.store, "batch": loc.batch}
-                if request_id:
-                    job["request_id"] = request_id
-                self.queue.send(job)
+                self.queue.send(CopyJob(image.id, loc.store, loc.batch, request_id or None))
                 sent += 1
         return sent
 
@@ -114,7 +114,7 @@ class Replicator:
         """Queue the deletion of the bytes behind ``locations``."""
         for loc in locations:
             if loc.url:
-                self.queue.send({"op": DELETE, "image_id": image_id, "store": loc.store, "url": loc.url})
+                self.queue.send(DeleteJob(image_id, loc.store, loc.url))
 
 
 def new_batch() -> str:
@@ -126,44 +126,39 @@ def new_batch() -> str:
 class StoreSync:
     """Runs store_sync jobs; one instance per process."""
 
-    repo: ImageRepository
+    uow: ImageUnitOfWork
     stores: StoreSet
     replicator: Replicator
     settings: Settings
-    # Task records and notifications of copies (copy-image's batch id is its task's id); None: neither.
-    tasks: TaskService | None = None
-    events: Events | None = None
+    # Task records of copies (copy-image's batch id is its task's id) and the image.prepare of each copy.
+    tasks: TaskService
+    events: Events
 
-    def run(self, job: dict[str, Any], attempt: int = 1) -> SyncOutcome:
+    def run(self, job: StoreSyncJob, attempt: int = 1) -> SyncOutcome:
         """Run ``job`` (its ``attempt``-th delivery).
 
         Raises:
             RetryLaterError: a retryable failure; deliver the job again after ``delay`` seconds.
             JobFailedError: the last attempt failed (recorded on the image); send the job to the DLQ.
-            ValueError: a malformed job.
+            ValueError: a job naming a store this service does not have.
         """
-        op = job.get("op")
-        image_id, store = job.get("image_id"), job.get("store")
-        if not isinstance(image_id, str) or not isinstance(store, str) or store not in self.stores:
-            raise ValueError(f"malformed store_sync job: {job!r}")
-        if op == COPY:
-            try:
-                return self._copy(image_id, store, job.get("batch"), attempt)
-            finally:
-                settle_copy_task(self.tasks, self.repo, image_id, job.get("batch"), job.get("request_id"))
-        if op == DELETE and isinstance(job.get("url"), str):
-            return self._delete(image_id, store, job["url"], attempt)
-        raise ValueError(f"malformed store_sync job: {job!r}")
+        if job.store not in self.stores:
+            raise ValueError(f"store_sync job for an unknown store: {job!r}")
+        if isinstance(job, DeleteJob):
+            return self._delete(job.image_id, job.store, job.url, attempt)
+        try:
+            return self._copy(job.image_id, job.store, job.batch, attempt)
+        finally:
+            self.tasks.settle_copy_task(self.uow.repo, job.image_id, job.batch, job.request_id)
 
     # -- copy ---------------------------------------------------------------------------------------
 
-    def _copy(self, image_id: str, store: str, batch: object, attempt: int) -> SyncOutcome:
+    def _copy(self, image_id: str, store: str, batch: str | None, attempt: int) -> SyncOutcome:
         started = self._update(image_id, lambda image: _start_copy(image, store, batch))
         if isinstance(started, SyncOutcome):
             return started
         image = started
-        if self.events is not None:
-            self.events.image_prepare(image, store, None)
+        self.events.image_prepare(image, store, None)
         try:
             url = self._transfer(image, store)
         except Exception as exc:  # every failure of the transfer is the copy's failure
@@ -181,8 +176,6 @@ class StoreSync:
             # The image was deleted or the copy rolled back while it was written: take the bytes back out.
             self._delete_quietly(image_id, store, url)
             return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
-        if self.events is not None:
-            self.events.copy_uploaded(recorded, store, None)
         return SyncOutcome.COPIED
 
     def _transfer(self, image: Image, store: str) -> str:
@@ -200,9 +193,7 @@ class StoreSync:
         try:
             result = target.add(image.id, read.chunks, image.size, image.os_hash_algo)
         finally:
-            close = getattr(read.chunks, "close", None)
-            if close is not None:
-                close()
+            read.close()
         if (result.size, result.checksum, result.multihash) != (image.size, image.checksum, image.os_hash_value):
             self._delete_quietly(image.id, store, result.url)
             raise CopyVerificationError(
@@ -210,7 +201,7 @@ class StoreSync:
             )
         return result.url
 
-    def _failed(self, image_id: str, store: str, batch: object, reason: str, attempt: int) -> NoReturn:
+    def _failed(self, image_id: str, store: str, batch: str | None, reason: str, attempt: int) -> NoReturn:
         if attempt < self.settings.store_sync_max_attempts:
             self._update(image_id, lambda image: _note_error(image, store, batch, reason))
             raise RetryLaterError(reason, self._backoff(attempt))
@@ -261,28 +252,22 @@ class StoreSync:
     # -- recording ----------------------------------------------------------------------------------
 
     def _update(self, image_id: str, change: Callable[[Image], SyncOutcome | None]) -> Image | SyncOutcome:
-        """Apply ``change`` to a fresh read of the image and save it, retrying on concurrent updates.
+        """Apply ``change`` to a fresh read of the image and write it (the unit of work re-reads after a lost race).
 
-        ``change`` returns an outcome to stop without saving, or None to save.
+        ``change`` returns an outcome to stop without changing the image, or None when it changed it.
         """
-        for _ in range(_SAVE_ATTEMPTS):
-            try:
-                image = self.repo.get(image_id)
-            except NotFoundError:
-                return SyncOutcome.ORPHAN
+
+        def apply(image: Image) -> Image | SyncOutcome:
             stop = change(image)
-            if stop is not None:
-                return stop
-            image.touch()
-            try:
-                self.repo.save(image)
-            except ConcurrentUpdateError:
-                continue
-            return image
-        raise ConcurrentUpdateError(image_id=image_id)
+            return image if stop is None else stop
+
+        try:
+            return self.uow.update(image_id, apply)
+        except NotFoundError:
+            return SyncOutcome.ORPHAN
 
 
-def _copy_of(image: Image, store: str, batch: object) -> Location | None:
+def _copy_of(image: Image, store: str, batch: str | None) -> Location | None:
     """The in-progress copy of ``image`` to ``store`` made by ``batch``."""
     loc = image.location(store)
     if loc is None or loc.batch != batch or not loc.in_progress:
@@ -290,7 +275,7 @@ def _copy_of(image: Image, store: str, batch: object) -> Location | None:
     return loc
 
 
-def _start_copy(image: Image, store: str, batch: object) -> SyncOutcome | None:
+def _start_copy(image: Image, store: str, batch: str | None) -> SyncOutcome | None:
     if image.is_deleted():
         return SyncOutcome.ORPHAN
     loc = image.location(store)
@@ -305,19 +290,17 @@ def _start_copy(image: Image, store: str, batch: object) -> SyncOutcome | None:
     return None
 
 
-def _finish_copy(image: Image, store: str, batch: object, url: str) -> SyncOutcome | None:
+def _finish_copy(image: Image, store: str, batch: str | None, url: str) -> SyncOutcome | None:
     if image.is_deleted():
         return SyncOutcome.ORPHAN
     loc = _copy_of(image, store, batch)
     if loc is None:
         return SyncOutcome.SKIPPED
-    loc.status = LocationStatus.ACTIVE
-    loc.url = url
-    loc.metadata.pop(ERROR_KEY, None)
+    image.land_copy(loc, url)
     return None
 
 
-def _note_error(image: Image, store: str, batch: object, reason: str) -> SyncOutcome | None:
+def _note_error(image: Image, store: str, batch: str | None, reason: str) -> SyncOutcome | None:
     loc = _copy_of(image, store, batch)
     if loc is None:
         return SyncOutcome.SKIPPED

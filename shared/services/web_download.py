@@ -1,14 +1,16 @@
-"""web-download: stream a user-supplied URL into the image bucket, every hop checked by the URL policy."""
+"""web-download: stream a user-supplied URL into the upload bucket, every hop checked by the URL policy."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from shared.net.ssrf import UrlPolicy, open_url
+from shared.net.web_fetch import open_url
 
 if TYPE_CHECKING:
-    from shared.stores.s3 import ImageBucket
+    from collections.abc import Callable, Iterator
+
+    from shared.net.ssrf import UrlPolicy
+    from shared.upload_bucket import UploadBucket
 
 MiB = 1024 * 1024
 
@@ -16,7 +18,7 @@ MiB = 1024 * 1024
 def download_to_bucket(
     url: str,
     policy: UrlPolicy,
-    bucket: ImageBucket,
+    bucket: UploadBucket,
     key: str,
     part_size: int,
     on_chunk: Callable[[bytes], None],
@@ -31,7 +33,7 @@ def download_to_bucket(
     Args:
         url: the user's URL; it and every redirect are validated against ``policy``.
         policy: the URL policy.
-        bucket: the image bucket.
+        bucket: the upload bucket.
         key: the object key (a fresh upload session's; the write is refused if it exists).
         part_size: multipart part size; smaller bodies are one PUT.
         on_chunk: called with every chunk, in order (a ``StreamDigest.feed``).

@@ -6,12 +6,12 @@ as they do from the image bucket; and boto3 is already a dependency of every fun
 add python-swiftclient and Keystone or tempauth round trips. An operator who prefers RGW's Swift API can point a
 ``swift`` store at it instead.
 
-What RGW 16 (Pacific) does differently from AWS S3, and how this driver copes:
+What RGW 16 (Pacific) does differently from AWS S3, and how the S3 adapter (``shared.stores.s3_objects``) copes:
 
-* ``CompleteMultipartUpload`` answers with an empty ``<ETag>``. The driver asks HEAD, whose ETag is the usual
+* ``CompleteMultipartUpload`` answers with an empty ``<ETag>``. The adapter then asks HEAD, whose ETag is the usual
   ``"<md5 of the part md5s>-<parts>"``, and compares that with the part md5s it computed.
-* It knows none of the flexible checksums (``x-amz-checksum-*``) that botocore sends by default since 1.36; the
-  client computes checksums only when an operation requires them (the S3 driver's setting too, here required).
+* It knows none of the flexible checksums (``x-amz-checksum-*``) that botocore sends by default since 1.36; a
+  streaming client (every store driver's) computes and validates checksums only when an operation requires them.
 * Error bodies carry an empty ``<Message>``; only codes and statuses are mapped, never messages.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from shared.stores.config import CephStoreConfig, S3StoreConfig
-from shared.stores.s3_driver import S3Store
+from shared.stores.s3_store import S3Store
 
 
 class CephStore(S3Store):
@@ -28,17 +28,6 @@ class CephStore(S3Store):
 
     type_name = "ceph"
     config_type: ClassVar[type[S3StoreConfig | CephStoreConfig]] = CephStoreConfig
-
-    def _client_config(self) -> dict[str, Any]:
-        """RGW 16 refuses checksums it does not know: compute and validate them only when required."""
-        config = super()._client_config()
-        config["request_checksum_calculation"] = "when_required"
-        config["response_checksum_validation"] = "when_required"
-        return config
-
-    def _completed_etag(self, key: str, response: Any) -> str:
-        """RGW 16's CompleteMultipartUpload ETag is empty: the object's ETag comes from HEAD."""
-        return self._head_etag(key)
 
     def properties(self) -> dict[str, Any]:
         """The S3 store's detail, plus the gateway's endpoint (it is the cluster's address, not a credential)."""

@@ -8,39 +8,37 @@ weight, then configuration order). The primary store (the image bucket uploads l
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.stores.config import S3StoreConfig, StoreConfig
 
 if TYPE_CHECKING:
     from shared.config import Settings
     from shared.stores.base import StoreDriver
+    from shared.stores.credentials import SecretReader
 
 # store type -> "module:Class"; the class is imported when a store of that type is first used, so a function
 # that never touches Swift never imports swiftclient.
 DRIVERS: dict[str, str] = {
-    "s3": "shared.stores.s3_driver:S3Store",
+    "s3": "shared.stores.s3_store:S3Store",
     "ceph": "shared.stores.ceph:CephStore",
     "swift": "shared.stores.swift:SwiftStore",
     "file": "shared.stores.file:FileStore",
     "rbd": "shared.stores.rbd:RbdStore",
 }
 
-# Credentials of a store with ``secret_arn``: the secret's JSON fields.
-SecretReader = Callable[[str], Mapping[str, str]]
 
-
-def driver_class(store_type: str) -> type[StoreDriver]:
+def driver_class(store_type: str) -> type[StoreDriver[Any]]:
     """The driver class registered for ``store_type``."""
     module, _, name = DRIVERS[store_type].partition(":")
-    cls: type[StoreDriver] = getattr(importlib.import_module(module), name)
+    cls: type[StoreDriver[Any]] = vars(importlib.import_module(module))[name]
     return cls
 
 
-def build_store(store_id: str, config: StoreConfig, secrets: SecretReader | None = None) -> StoreDriver:
+def build_store(store_id: str, config: StoreConfig, secrets: SecretReader | None = None) -> StoreDriver[Any]:
     """A driver for one configured store."""
     cls = driver_class(config.type)
     return cls.from_config(store_id, config, secrets)
@@ -58,7 +56,7 @@ class StoreSet:
     primary: StoreConfig
     others: Mapping[str, StoreConfig] = field(default_factory=dict)
     secrets: SecretReader | None = None
-    _drivers: dict[str, StoreDriver] = field(default_factory=dict)
+    _drivers: dict[str, StoreDriver[Any]] = field(default_factory=dict)
 
     @classmethod
     def for_settings(cls, settings: Settings, secrets: SecretReader | None = None) -> StoreSet:
@@ -94,7 +92,7 @@ class StoreSet:
         except KeyError:
             raise UnknownStoreError(store_id) from None
 
-    def driver(self, store_id: str) -> StoreDriver:
+    def driver(self, store_id: str) -> StoreDriver[Any]:
         """The driver of ``store_id``, built on first use."""
         driver = self._drivers.get(store_id)
         if driver is None:

@@ -18,10 +18,10 @@ import pytest
 import requests
 
 from devstack.stack import DevStack
-from shared.data.dynamodb import DynamoImageRepository
-from shared.quota import QuotaLedger
+from shared.bootstrap import Container
+from shared.data.dynamodb.images import DynamoImageRepository
+from shared.data.dynamodb.quota import DynamoQuotaLedger
 from shared.quota.recount import drifts
-from shared.resources import IMAGES_TABLE
 from tests.api.conftest import WebServer
 from tests.api.support import ADMIN, GlanceHttp, Persona
 
@@ -64,14 +64,14 @@ def _usage(http: GlanceHttp, persona: Persona) -> dict[str, Any]:
 
 
 def _assert_counters_equal_a_recount(stack: DevStack, persona: Persona) -> None:
-    s = stack.settings
-    repo = DynamoImageRepository(IMAGES_TABLE, s.table_name, s.aws_region, stack.aws_endpoint)
-    ledger = QuotaLedger(s.table_name, s.default_limits, s.aws_region, stack.aws_endpoint)
+    container = Container(stack.settings.model_copy(update={"aws_endpoint_url": stack.aws_endpoint}))
+    repo, ledger = container.image_repository, container.quota
+    assert isinstance(repo, DynamoImageRepository) and isinstance(ledger, DynamoQuotaLedger)
     try:
         mine = [d for d in drifts(repo.scan_images(), ledger) if d.project == persona.project_id]
         assert mine == []
     finally:
-        ledger._client().close()
+        container.aws.close()
 
 
 def _create(http: GlanceHttp, persona: Persona, tag: str) -> requests.Response:

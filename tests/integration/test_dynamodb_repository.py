@@ -11,11 +11,14 @@ import pytest
 
 from devstack.provision import provision
 from shared.config import Settings
-from shared.data.dynamodb import DynamoImageRepository
+from shared.data.dynamodb.images import DynamoImageRepository
+from shared.data.dynamodb.table import table_models
 from shared.domain.context import RequestContext
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
-from shared.domain.image import Image, ImageStatus, Location, LocationStatus, Visibility
-from shared.domain.listing import ListPlan, parse_filters, parse_sort, plan_partitions, sort_value
+from shared.domain.image import Image, Visibility
+from shared.domain.listing import ImageQuery, parse_filters, parse_sort
+from shared.domain.location import Location, LocationStatus
+from shared.domain.status import ImageStatus
 from shared.resources import IMAGES_TABLE, resources_for
 
 pytestmark = pytest.mark.integration
@@ -31,18 +34,15 @@ def repo(moto_reset: str) -> DynamoImageRepository:
     settings = Settings(aws_endpoint_url=moto_reset, aws_region=REGION)
     resources = resources_for(settings)
     provision(resources, moto_reset, REGION)
-    return DynamoImageRepository(IMAGES_TABLE, resources.table_name, REGION, moto_reset)
+    return DynamoImageRepository(table_models(IMAGES_TABLE, resources.table_name, moto_reset, REGION))
 
 
 def _list(repo: DynamoImageRepository, ctx: RequestContext, query: list[tuple[str, str]], **kw: Any) -> Any:
-    filters = parse_filters(query)
-    sort = parse_sort(query)
     marker = kw.pop("marker", None)
-    after = sort_value(repo.get(marker), sort.key) if marker else None
-    plan = ListPlan(
-        ctx, filters, sort, plan_partitions(ctx, filters), kw.pop("limit", 25), kw.pop("budget", 1000), after
-    )
-    return repo.list(plan)
+    admin = "admin" in ctx.roles  # the default policy's context_is_admin
+    limit, budget = kw.pop("limit", 25), kw.pop("budget", 1000)
+    marked = repo.get(marker) if marker else None
+    return repo.list(ImageQuery(ctx, admin, parse_filters(query), parse_sort(query), limit, budget, marked))
 
 
 def _all_pages(repo: DynamoImageRepository, ctx: RequestContext, query: list[tuple[str, str]], limit: int) -> list[str]:
@@ -50,7 +50,7 @@ def _all_pages(repo: DynamoImageRepository, ctx: RequestContext, query: list[tup
     marker = None
     for _ in range(100):
         page = _list(repo, ctx, query, limit=limit, marker=marker)
-        seen.extend(i.id for i in page.images)
+        seen.extend(i.id for i in page.items)
         if page.next_marker is None:
             return seen
         marker = page.next_marker
@@ -160,7 +160,7 @@ def test_list__pages_cover_every_visible_image_once(repo: DynamoImageRepository)
 
 def test_list__default_order_is_newest_first(repo: DynamoImageRepository) -> None:
     ids = [repo.add(Image.new(owner="project-a", name=f"n{i}")).id for i in range(5)]
-    assert [i.id for i in _list(repo, MEMBER_A, []).images] == list(reversed(ids))
+    assert [i.id for i in _list(repo, MEMBER_A, []).items] == list(reversed(ids))
 
 
 def test_list__deleted_images_disappear_and_visibility_changes_move_images(repo: DynamoImageRepository) -> None:
@@ -168,20 +168,20 @@ def test_list__deleted_images_disappear_and_visibility_changes_move_images(repo:
     shared = repo.add(Image.new(owner="project-a", name="soon-public"))
     gone.delete()
     repo.save(gone)
-    assert [i.id for i in _list(repo, MEMBER_B, []).images] == []
+    assert [i.id for i in _list(repo, MEMBER_B, []).items] == []
 
     shared.visibility = Visibility.PUBLIC
     repo.save(shared)
 
-    assert [i.id for i in _list(repo, MEMBER_A, []).images] == [shared.id]
-    assert [i.id for i in _list(repo, MEMBER_B, []).images] == [shared.id]
-    assert [i.id for i in _list(repo, MEMBER_B, [("visibility", "public")]).images] == [shared.id]
+    assert [i.id for i in _list(repo, MEMBER_A, []).items] == [shared.id]
+    assert [i.id for i in _list(repo, MEMBER_B, []).items] == [shared.id]
+    assert [i.id for i in _list(repo, MEMBER_B, [("visibility", "public")]).items] == [shared.id]
 
 
 def test_list__admin_owner_filter_reads_only_that_project(repo: DynamoImageRepository) -> None:
     a = {repo.add(Image.new(owner="project-a")).id for _ in range(3)}
     repo.add(Image.new(owner="project-b"))
-    assert {i.id for i in _list(repo, ADMIN, [("owner", "project-a")]).images} == a
+    assert {i.id for i in _list(repo, ADMIN, [("owner", "project-a")]).items} == a
 
 
 class CallCounter:
@@ -248,24 +248,24 @@ def test_list__shared_images_reach_members_by_status_and_leave_when_unshared(rep
     image = repo.add(Image.new(owner="project-a", name="shared"))
     image.add_member("project-b", limit=128)
     image = repo.save(image)
-    assert [i.id for i in _list(repo, MEMBER_B, [("member_status", "pending")]).images] == [image.id]
-    assert _list(repo, MEMBER_B, []).images == []
+    assert [i.id for i in _list(repo, MEMBER_B, [("member_status", "pending")]).items] == [image.id]
+    assert _list(repo, MEMBER_B, []).items == []
 
     image.members["project-b"].set_status("accepted")
     image = repo.save(image)
-    assert [i.id for i in _list(repo, MEMBER_B, []).images] == [image.id]
-    assert _list(repo, MEMBER_B, [("member_status", "pending")]).images == []
+    assert [i.id for i in _list(repo, MEMBER_B, []).items] == [image.id]
+    assert _list(repo, MEMBER_B, [("member_status", "pending")]).items == []
 
     image.visibility = Visibility.PRIVATE
     image = repo.save(image)
-    assert _list(repo, MEMBER_B, [("member_status", "all")]).images == []
+    assert _list(repo, MEMBER_B, [("member_status", "all")]).items == []
     image.visibility = Visibility.SHARED
     image = repo.save(image)
-    assert [i.id for i in _list(repo, MEMBER_B, []).images] == [image.id]
+    assert [i.id for i in _list(repo, MEMBER_B, []).items] == [image.id]
 
     image.remove_member("project-b")
     repo.save(image)
-    assert _list(repo, MEMBER_B, [("member_status", "all")]).images == []
+    assert _list(repo, MEMBER_B, [("member_status", "all")]).items == []
     assert repo.get(image.id).members == {}
 
 
@@ -287,4 +287,4 @@ def test_list_cost__shared_with_me_does_not_grow_with_images_shared_with_others(
     shared(30, 300, "project-b")
 
     assert counter.measure(lambda: _list(repo, member_c, query)) == small
-    assert len(_list(repo, member_c, query).images) == 25
+    assert len(_list(repo, member_c, query).items) == 25

@@ -38,6 +38,7 @@ from keystoneauth1.identity import v3
 from devstack.provision import provision
 from functions.api.app import create_app
 from shared.auth.keystone import KeystoneAuthenticator
+from shared.bootstrap import AwsClients
 from shared.config import Settings
 from shared.domain.context import RequestContext
 from shared.domain.errors import IdentityUnavailableError, NotAuthenticatedError
@@ -192,7 +193,7 @@ def test_reader_token__carries_the_reader_role_only(
     ctx = authenticator.authenticate(token_headers(tokens["reader-a"]), REQUEST_ID)
 
     assert ctx.roles == {"reader"}
-    assert not ctx.is_admin
+    assert "admin" not in ctx.roles
 
 
 def test_unscoped_token_of_a_user_without_roles__has_no_project_and_no_roles(
@@ -548,7 +549,8 @@ def test_service_password__is_read_from_secrets_manager_once(
         keystone_service_password_secret_arn=arn,
         aws_endpoint_url=moto_reset,
     )
-    authenticator = KeystoneAuthenticator(settings, http=http)
+    secrets = AwsClients(settings.aws_region, moto_reset)
+    authenticator = KeystoneAuthenticator(settings, http=http, read_secret=secrets.secret)
     try:
         assert authenticator.authenticate(token_headers(tokens["member-a"]), REQUEST_ID).roles == {"member", "reader"}
         assert authenticator.authenticate(token_headers(tokens["member-b"]), REQUEST_ID).roles == {"member", "reader"}
@@ -561,7 +563,8 @@ def test_unreadable_password_secret__is_503(
 ) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sglance/missing-AbCdEf"
     settings = Settings(**keystone.settings(), keystone_service_password_secret_arn=arn, aws_endpoint_url=moto_reset)
-    authenticator = KeystoneAuthenticator(settings, http=http)
+    secrets = AwsClients(settings.aws_region, moto_reset)
+    authenticator = KeystoneAuthenticator(settings, http=http, read_secret=secrets.secret)
 
     with pytest.raises(IdentityUnavailableError, match="service password could not be read"):
         authenticator.authenticate(token_headers(tokens["member-a"]), REQUEST_ID)

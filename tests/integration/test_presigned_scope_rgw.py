@@ -24,8 +24,8 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from shared.domain.upload import image_key
 from shared.resources import ACTIVE_STATE, PENDING_STATE, STATE_TAG_KEY
+from shared.resources import image_object_key as image_key
 from shared.stores.s3 import ImageBucket, PresignedRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.rgw, pytest.mark.timeout(600)]

@@ -31,8 +31,10 @@ from botocore.config import Config
 
 from devstack.stack import DevStack
 from functions.api.app import create_app
-from shared.data.dynamodb import DynamoImageRepository
-from shared.domain.image import Image, LocationStatus
+from shared.data.dynamodb.images import DynamoImageRepository
+from shared.data.dynamodb.table import table_models
+from shared.domain.image import Image
+from shared.domain.location import LocationStatus
 from shared.resources import IMAGES_TABLE
 from tests.support.serving import serve
 from tests.support.swift import SwiftProxy
@@ -135,7 +137,8 @@ def test_a_300_mib_image_is_replicated_survives_a_dead_target_and_leaves_nothing
 ) -> None:
     caplog.set_level(logging.WARNING)
     api = stack.endpoint
-    repo = DynamoImageRepository(IMAGES_TABLE, stack.settings.table_name, stack.settings.aws_region, stack.aws_endpoint)
+    models = table_models(IMAGES_TABLE, stack.settings.table_name, stack.aws_endpoint, stack.settings.aws_region)
+    repo = DynamoImageRepository(models)
     aws_s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint, region_name=stack.settings.aws_region)
     http = requests.Session()
     try:

@@ -10,10 +10,12 @@ import pytest
 
 from devstack.provision import provision
 from shared.config import Settings
-from shared.data.tasks import DynamoTaskRepository, TaskQuery
+from shared.data.dynamodb.table import table_models
+from shared.data.dynamodb.tasks import DynamoTaskRepository
 from shared.domain.errors import ConcurrentUpdateError, NotFoundError
+from shared.domain.listing import TaskQuery
 from shared.domain.task import Task, TaskStatus
-from shared.resources import resources_for
+from shared.resources import IMAGES_TABLE, resources_for
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"
@@ -24,7 +26,9 @@ TTL = timedelta(hours=48)
 def repo(moto_reset: str, aws_client: Callable[[str], Any]) -> Iterator[DynamoTaskRepository]:
     settings = Settings(table_name="tasks-test", aws_region=REGION)
     provision(resources_for(settings), moto_reset, REGION)
-    yield DynamoTaskRepository("tasks-test", REGION, moto_reset, TTL, client=aws_client("dynamodb"))
+    yield DynamoTaskRepository(
+        table_models(IMAGES_TABLE, "tasks-test", moto_reset, REGION, aws_client("dynamodb")), TTL
+    )
 
 
 def _task(owner: str = "p1", image_id: str | None = "img-1") -> Task:
@@ -86,15 +90,12 @@ def test_list__pages_one_owner_or_everyone_in_order(repo: DynamoTaskRepository) 
     mine = [repo.add(_task("p1", f"i{n}")) for n in range(5)]
     repo.add(_task("p2", "other"))
 
-    def page(owner: str | None, after: str | None = None, limit: int = 2) -> Any:
-        query = TaskQuery(owner, None, None, "created_at", False, limit, after, 100)
+    def page(owner: str | None, marker: Task | None = None, limit: int = 2) -> Any:
+        query = TaskQuery(owner, None, None, "created_at", False, limit, marker, 100)
         return repo.list_page(query)
 
     first = page("p1")
-    assert [t.id for t in first.tasks] == [t.id for t in mine[:2]]
-    from shared.data.tasks import task_sort_value
-
-    marker = repo.get(first.next_marker or "")
-    second = page("p1", task_sort_value(marker, "created_at"))
-    assert [t.id for t in second.tasks] == [t.id for t in mine[2:4]]
-    assert len(page(None, limit=100).tasks) == 6
+    assert [t.id for t in first.items] == [t.id for t in mine[:2]]
+    second = page("p1", repo.get(first.next_marker or ""))
+    assert [t.id for t in second.items] == [t.id for t in mine[2:4]]
+    assert len(page(None, limit=100).items) == 6

@@ -12,18 +12,18 @@ import pytest
 import requests
 
 from devstack.provision import provision
-from functions.api.controllers.image_data import ImageDataController
+from functions.api.controllers.uploads import UploadsController
+from shared.bootstrap import Container
 from shared.config import Settings
-from shared.data.dynamodb import DynamoImageRepository
+from shared.data.base import ImageRepository
 from shared.domain.context import RequestContext
 from shared.domain.errors import ConflictError
-from shared.domain.image import Image, ImageStatus, LocationStatus
+from shared.domain.image import Image
+from shared.domain.location import LocationStatus
+from shared.domain.status import ImageStatus
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY
-from shared.queues import WorkQueue
-from shared.resources import IMAGES_TABLE, resources_for
+from shared.resources import resources_for
 from shared.services.finalize import Outcome, UploadFinalizer
-from shared.services.replication import Replicator
-from shared.stores.registry import StoreSet
 from shared.stores.s3 import STATE_TAG, ImageBucket, ObjectMissingError
 from tests.support.image_corpus import CORPUS, Case, raw_image
 
@@ -37,16 +37,16 @@ MiB = 1024 * 1024
 @dataclass
 class Parts:
     settings: Settings
-    repo: DynamoImageRepository
+    repo: ImageRepository
     bucket: ImageBucket
     finalizer: UploadFinalizer
-    data: ImageDataController
+    data: UploadsController
 
     def new_image(self, disk_format: str = "raw", container_format: str = "bare") -> Image:
         return self.repo.add(Image.new(owner="project-a", disk_format=disk_format, container_format=container_format))
 
     def upload(self, image: Image, payload: bytes, **body: Any) -> str:
-        opened = self.data.open_upload(OWNER, image.id, {"size": len(payload), **body})
+        opened = self.data.open(OWNER, image.id, {"size": len(payload), **body})
         assert opened.single is not None
         response = requests.put(opened.single.url, data=payload, headers=opened.single.headers, timeout=30)
         assert response.status_code == 200, response.text
@@ -71,17 +71,12 @@ def parts(moto_reset: str) -> Iterator[Parts]:
     settings = Settings(aws_endpoint_url=moto_reset, aws_region=REGION, multipart_part_size=5 * MiB)
     resources = resources_for(settings)
     provision(resources, moto_reset, REGION)
-    repo = DynamoImageRepository(IMAGES_TABLE, resources.table_name, REGION, moto_reset)
-    bucket = ImageBucket(resources.image_bucket, REGION, moto_reset)
-    finalizer = UploadFinalizer(repo, bucket, settings)
-    queue = WorkQueue(resources.import_queue.name, REGION, moto_reset)
-    sync_queue = WorkQueue(resources.store_sync_queue.name, REGION, moto_reset)
-    replicator = Replicator(StoreSet.for_settings(settings), sync_queue, settings)
-    controller = ImageDataController(repo, bucket, finalizer, settings, queue, replicator)
-    yield Parts(settings, repo, bucket, finalizer, controller)
-    queue.client.close()
-    sync_queue.client.close()
-    bucket.client.close()
+    c = Container(settings)
+    bucket = c.image_bucket
+    assert isinstance(bucket, ImageBucket)
+    controller = UploadsController(c.images, c.policies, c.upload_sessions, c.uploads)
+    yield Parts(settings, c.image_repository, bucket, c.finalizer, controller)
+    c.aws.close()
 
 
 def test_single_presigned_upload__finalises_to_active_with_hashes_of_the_bytes(parts: Parts) -> None:
@@ -116,7 +111,7 @@ def test_duplicate_event__changes_nothing(parts: Parts) -> None:
 
 def test_presigned_put__cannot_overwrite_bytes_already_written(parts: Parts) -> None:
     image = parts.new_image()
-    opened = parts.data.open_upload(OWNER, image.id, {"size": 4})
+    opened = parts.data.open(OWNER, image.id, {"size": 4})
     assert opened.single is not None
     first = requests.put(opened.single.url, data=b"good", headers=opened.single.headers, timeout=30)
     replay = requests.put(opened.single.url, data=b"evil", headers=opened.single.headers, timeout=30)
@@ -225,12 +220,12 @@ def test_objects_nobody_wants__are_deleted(parts: Parts) -> None:
 def test_multipart_upload__resumes_after_an_interrupted_client_and_completes(parts: Parts) -> None:
     payload = raw_image(12 * MiB, random_bytes=True)
     image = parts.new_image()
-    opened = parts.data.open_upload(OWNER, image.id, {"size": len(payload), "method": "multipart"})
+    opened = parts.data.open(OWNER, image.id, {"size": len(payload), "method": "multipart"})
     assert (opened.session.part_size, opened.session.parts_count) == (5 * MiB, 3)
     first = opened.parts[0]
     requests.put(first.request.url, data=payload[: first.size], headers=first.request.headers, timeout=30)
     # The client crashes; later it asks what is missing and for fresh URLs of those parts only.
-    status = parts.data.upload_status(OWNER, image.id)
+    status = parts.data.status(OWNER, image.id)
     assert [p.number for p in status.uploaded] == [1]
     with pytest.raises(ConflictError):
         parts.data.complete(OWNER, image.id)
@@ -298,17 +293,17 @@ class _Context:
 
 def test_upload_left_open__after_its_session_expires__is_replaced_and_its_parts_dropped(parts: Parts) -> None:
     image = parts.new_image()
-    first = parts.data.open_upload(OWNER, image.id, {"size": 12 * MiB, "method": "multipart"})
+    first = parts.data.open(OWNER, image.id, {"size": 12 * MiB, "method": "multipart"})
     part = first.parts[0]
     requests.put(part.request.url, data=b"\0" * part.size, headers=part.request.headers, timeout=30)
     with pytest.raises(ConflictError):
-        parts.data.open_upload(OWNER, image.id, {"size": 1})  # still open: the client may resume it
+        parts.data.open(OWNER, image.id, {"size": 1})  # still open: the client may resume it
     stale = parts.repo.get(image.id)
     assert stale.upload is not None
     stale.upload.expires_at = stale.upload.created_at  # the client never came back
     parts.repo.save(stale)
 
-    second = parts.data.open_upload(OWNER, image.id, {"size": 4})
+    second = parts.data.open(OWNER, image.id, {"size": 4})
 
     assert second.session.id != first.session.id
     open_uploads = parts.bucket.client.list_multipart_uploads(Bucket=parts.bucket.bucket).get("Uploads", [])

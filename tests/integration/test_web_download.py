@@ -20,11 +20,12 @@ import pytest
 
 from devstack.provision import provision
 from shared.config import Settings
-from shared.net.ssrf import UrlNotAllowedError, UrlPolicy, WebDownloadError, open_url
+from shared.net.ssrf import UrlNotAllowedError, UrlPolicy, WebDownloadError
+from shared.net.web_fetch import open_url
 from shared.resources import resources_for
-from shared.services.digest import SizeCapExceededError, StreamDigest
 from shared.services.web_download import download_to_bucket
 from shared.stores.s3 import ImageBucket
+from shared.streams.digest import SizeCapExceededError, StreamDigest
 
 pytestmark = pytest.mark.integration
 
@@ -339,15 +340,15 @@ def test_download__of_a_missing_file__is_refused_with_the_status(
 
 
 class AbortRecordingBucket(ImageBucket):
-    """The image bucket, noting every multipart upload it aborts."""
+    """The image bucket on the same client, noting the key of every AbortMultipartUpload that client sends."""
 
     def __init__(self, bucket: ImageBucket) -> None:
         super().__init__(bucket.bucket, REGION, client=bucket.client)
         self.aborted: list[str] = []
+        self.client.meta.events.register("provide-client-params.s3.AbortMultipartUpload", self._record)
 
-    def abort_multipart(self, key: str, upload_id: str) -> None:
-        self.aborted.append(key)
-        super().abort_multipart(key, upload_id)
+    def _record(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self.aborted.append(params["Key"])
 
 
 @pytest.mark.parametrize(("path", "parts_written"), [("/truncated", False), ("/truncated-multipart", True)])

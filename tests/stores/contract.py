@@ -35,6 +35,9 @@ What is held:
   leaving nothing (no parts, no segments, no unfinished upload), delete removing everything.
 * URLs carry no credentials; ``owns()`` is true for the driver's own URLs and false for foreign ones.
 * Two images added at once from two threads through one driver both round-trip (drivers are shared per process).
+* What the driver declares in ``capabilities`` holds: a store with presigned GETs gives a URL that serves the
+  bytes over plain HTTP, one without refuses; a store with a large-object path takes it for ``large_size``.
+* A read closed before its chunks are read releases the backend's stream and yields nothing.
 
 Every test reads streams to the end (``read_all``), so no connection is left open.
 """
@@ -50,9 +53,11 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from shared.stores.base import (
     AddResult,
+    StoreConfigError,
     StoreDriver,
     StoreNotFoundError,
     StoreRangeError,
@@ -332,6 +337,43 @@ class StoreContract:
         driver.delete(drop.url)
 
         assert read_all(driver.get(keep.url)) == b"keep me"
+
+    def test_get__closed_before_its_chunks_are_read__yields_nothing(self, driver: StoreDriver) -> None:
+        result = self.add(driver, os.urandom(300_000))
+        read = driver.get(result.url)
+
+        read.close()
+
+        assert list(read.chunks) == []
+        assert read_all(driver.get(result.url, 299_999)) == read_all(driver.get(result.url))[-1:]
+
+    # -- capabilities ---------------------------------------------------------------------------
+
+    def test_presign_get__of_a_store_declaring_it__serves_the_bytes_over_http(self, driver: StoreDriver) -> None:
+        if not driver.capabilities.presigned_gets:
+            pytest.skip(f"{type(driver).__name__} declares no presigned GETs")
+        data = os.urandom(10_000)
+        result = self.add(driver, data)
+
+        response = requests.get(driver.presign_get(result.url, 60), headers={"Range": "bytes=10-19"}, timeout=30)
+
+        assert response.status_code == 206
+        assert response.content == data[10:20]
+
+    def test_presign_get__of_a_store_without_it__is_refused(self, driver: StoreDriver) -> None:
+        if driver.capabilities.presigned_gets:
+            pytest.skip(f"{type(driver).__name__} declares presigned GETs")
+        result = self.add(driver, b"x")
+
+        with pytest.raises(StoreConfigError):
+            driver.presign_get(result.url, 60)
+
+    def test_large__size__takes_the_declared_large_object_path(self, large_driver: StoreDriver) -> None:
+        threshold = large_driver.capabilities.large_object_size
+        if threshold is None:
+            pytest.skip(f"{type(large_driver).__name__} has one write path; large images span many backend objects")
+
+        assert threshold <= self.large_size
 
     # -- URLs and properties --------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ import pytest
 
 from shared.stores.base import StoreConfigError, StoreInUseError, StoreNotFoundError, StoreUnavailableError
 from shared.stores.config import MiB, RbdStoreConfig
-from shared.stores.rbd import SNAPSHOT, RbdStore, load_bindings, parse_rbd_url
+from shared.stores.rbd import SNAPSHOT, RbdStore, parse_rbd_url
+from shared.stores.rbd_bindings import load_bindings
 from shared.stores.registry import build_store
 from tests.stores.contract import Inventory, StoreContract, chunked, new_image_id, read_all
 from tests.support.rbd import RbdCluster

@@ -19,7 +19,7 @@ from shared.stores.base import (
 )
 from shared.stores.config import MiB, S3StoreConfig
 from shared.stores.registry import build_store
-from shared.stores.s3_driver import S3Store
+from shared.stores.s3_store import S3Store
 from tests.stores.contract import Inventory, StoreContract, chunked, new_image_id, read_all
 
 pytestmark = pytest.mark.integration

@@ -252,7 +252,7 @@ def test_parallel_upload__holds_at_most_threads_plus_one_segments_in_memory(
     }
     cfg = config(**SMALL_LARGE, upload_threads=threads)
     store = SwiftStore(STORE_ID, cfg, swift["SWIFT_KEY"])
-    options = store.connection_options()
+    options = store.connections.options()
     store = SwiftStore(
         STORE_ID, cfg, swift["SWIFT_KEY"], connection_factory=lambda: _RecordingConnection(record, **options)
     )
@@ -277,7 +277,7 @@ def test_segment_etag_mismatch__raises_integrity_error_and_leaves_nothing(
     config: ConfigFactory, swift: dict[str, str], admin: Connection, container: str
 ) -> None:
     cfg = config(**SMALL_LARGE, upload_threads=1)
-    options = SwiftStore(STORE_ID, cfg, swift["SWIFT_KEY"]).connection_options()
+    options = SwiftStore(STORE_ID, cfg, swift["SWIFT_KEY"]).connections.options()
 
     class CorruptingConnection(Connection):  # type: ignore[misc]
         def put_object(self, container: str, obj: str, contents: Any = None, **kwargs: Any) -> Any:
@@ -414,7 +414,7 @@ def test_user_from_the_secret__replaces_the_configured_user(config: ConfigFactor
     try:
         result = store.add(new_image_id(), [b"account two"], 11, "sha256")
         assert read_all(store.get(result.url)) == b"account two"
-        assert store._connection().url.endswith("/AUTH_test2")
+        assert store.connections.get().url.endswith("/AUTH_test2")
         store.delete(result.url)
     finally:
         store.close()
@@ -437,8 +437,8 @@ def test_keystone_v3__connection_uses_a_keystone_session_with_project_domains_re
     )
     store = SwiftStore.from_config(STORE_ID, cfg, None)
     try:
-        options = store.connection_options()
-        auth = store.keystone_auth_options()
+        options = store.connections.options()
+        auth = store.connections.keystone_auth_options()
         session = options.pop("session")
     finally:
         store.close()

@@ -3,7 +3,7 @@
 - ``rbd_cluster`` (session): the ``rgw`` fixture's one-node cluster (tests/backends/ceph) with the pool ``images``
   made for RBD (application ``rbd``, ``rbd pool init``), as an ``RbdCluster``: the ceph.conf path, the pool, the
   cluster's fsid, the ``rados``/``rbd`` modules and an ``ioctx()`` on the pool for looking behind the driver. The
-  modules come from ``shared.stores.rbd.load_bindings``: Debian's python3-rbd extension modules, loaded by path
+  modules come from ``shared.stores.rbd_bindings.load_bindings``: Debian's python3-rbd extension modules, loaded by path
   (never all of dist-packages on ``sys.path``). ``SGLANCE_SKIP_RGW=1`` skips its tests as it does ``rgw``'s.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from shared.stores.rbd import load_bindings
+from shared.stores.rbd_bindings import load_bindings
 
 POOL = "images"
 

@@ -17,7 +17,7 @@ from functions.api.app import create_app
 from functions.api.patch import PATCH_V20, PATCH_V21
 from shared.config import Settings
 from shared.data.memory import MemoryImageRepository
-from shared.domain.image import ImageStatus
+from shared.domain.status import ImageStatus
 
 MEMBER_A = {"X-Project-Id": "project-a", "X-User-Id": "user-a", "X-Roles": "member,reader"}
 MEMBER_B = {"X-Project-Id": "project-b", "X-User-Id": "user-b", "X-Roles": "member,reader"}

@@ -3,29 +3,18 @@ image.prepare and image.upload naming its store (file stores, in-memory reposito
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-from shared.data.tasks import MemoryTaskRepository
 from shared.domain.context import RequestContext
 from shared.domain.task import TaskStatus
 from shared.notifications import RecordingNotifier
-from shared.notifications.events import Events
-from shared.services.replication import StoreSync
 from shared.services.tasks import TaskService
 from tests.unit.test_replication import World
-
-TTL = timedelta(hours=1)
 
 
 def _world(tmp_path: Path) -> tuple[World, TaskService, RecordingNotifier]:
     world = World(tmp_path)
-    notifier = RecordingNotifier()
-    tasks = TaskService(MemoryTaskRepository(TTL), Events(notifier), TTL)
-    world.sync = StoreSync(
-        world.repo, world.stores, world.replicator, world.settings, tasks=tasks, events=Events(notifier)
-    )
-    return world, tasks, notifier
+    return world, world.container.tasks, world.notifier
 
 
 def test_copy_image_task__succeeds_when_the_last_copy_lands(tmp_path: Path) -> None:
@@ -35,10 +24,10 @@ def test_copy_image_task__succeeds_when_the_last_copy_lands(tmp_path: Path) -> N
     tasks.processing(task.id, "req-c")  # as the copy-image call does once the copies are planned
 
     world.sync.run(first)
-    assert tasks.repo.get(task.id).status is TaskStatus.PROCESSING
+    assert tasks.get(task.id).status is TaskStatus.PROCESSING
     world.sync.run(second)
 
-    done = tasks.repo.get(task.id)
+    done = tasks.get(task.id)
     assert done.status is TaskStatus.SUCCESS and done.result == {"image_id": world.image_id, "stores": ["f1", "f2"]}
     uploads = [n.payload for n in notifier.sent if n.event_type == "image.upload"]
     assert [p["backend"] for p in uploads if isinstance(p, dict)] == ["f1", "f2"]

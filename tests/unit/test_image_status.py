@@ -13,7 +13,8 @@ from shared.domain.errors import (
     InvalidStatusTransitionError,
     ProtectedImageDeleteError,
 )
-from shared.domain.image import Image, ImageStatus
+from shared.domain.image import Image
+from shared.domain.status import ImageStatus
 
 S = ImageStatus
 

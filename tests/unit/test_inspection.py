@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from oslo_utils.imageutils import format_inspector
 
-from shared.services.inspection import ImageInspector, Inspection
+from shared.streams import inspection
+from shared.streams.inspection import ImageInspector, Inspection
 from tests.support.image_corpus import (
     CORPUS,
     Case,
@@ -63,15 +64,13 @@ def inspect(
     allow_raw_mismatch: bool = False,
     gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
 ) -> Inspection:
-    inspector = ImageInspector(
+    return inspection.inspect(
+        chunks(data),
         disk_format,
         container_format,
         allow_raw_mismatch=allow_raw_mismatch,
         gpt_safety_checks_nonfatal=gpt_safety_checks_nonfatal,
     )
-    for chunk in chunks(data):
-        inspector.feed(chunk)
-    return inspector.finish()
 
 
 @pytest.fixture(scope="module")

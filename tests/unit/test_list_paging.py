@@ -8,16 +8,22 @@ from typing import Any
 
 import pytest
 
-from shared.data.base import ListPage
+from shared.data.base import CounterUpdate
 from shared.data.memory import MemoryImageRepository
 from shared.domain.context import RequestContext
-from shared.domain.image import Image, ImageStatus, Visibility
-from shared.domain.listing import ListPlan, parse_filters, parse_sort, plan_partitions, sort_value
+from shared.domain.image import Image, Visibility
+from shared.domain.listing import ImageQuery, Page, parse_filters, parse_sort
+from shared.domain.status import ImageStatus
 from shared.resources import SORT_KEYS
 
 MEMBER = RequestContext("req-a", "project-a", "user-a", frozenset({"member", "reader"}))
 ADMIN = RequestContext("req-adm", "project-adm", "user-adm", frozenset({"admin"}))
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _admin(ctx: RequestContext) -> bool:
+    """What the default policy's context_is_admin answers for these contexts."""
+    return "admin" in ctx.roles
 
 
 class RecordingRepository(MemoryImageRepository):
@@ -50,18 +56,17 @@ def _list(
     limit: int,
     budget: int = 1000,
     marker: str | None = None,
-) -> ListPage:
+) -> Page[Image]:
     filters = parse_filters(query)
     sort = parse_sort(query)
-    after = sort_value(repo.get(marker), sort.key) if marker else None
-    plan = ListPlan(ctx, filters, sort, plan_partitions(ctx, filters), limit, budget, after)
-    return repo.list(plan)
+    query = ImageQuery(ctx, _admin(ctx), filters, sort, limit, budget, repo.get(marker) if marker else None)
+    return repo.list(query)
 
 
 def _pages(
     repo: MemoryImageRepository, ctx: RequestContext, query: list[tuple[str, str]], *, limit: int, budget: int = 1000
-) -> list[ListPage]:
-    pages: list[ListPage] = []
+) -> list[Page[Image]]:
+    pages: list[Page[Image]] = []
     marker = None
     for _ in range(200):
         page = _list(repo, ctx, query, limit=limit, budget=budget, marker=marker)
@@ -72,8 +77,8 @@ def _pages(
     raise AssertionError("paging did not end")
 
 
-def _ids(pages: list[ListPage]) -> list[str]:
-    return [image.id for page in pages for image in page.images]
+def _ids(pages: list[Page[Image]]) -> list[str]:
+    return [image.id for page in pages for image in page.items]
 
 
 class Population(MemoryImageRepository):
@@ -83,9 +88,9 @@ class Population(MemoryImageRepository):
         super().__init__()
         self.stored: list[Image] = []
 
-    def _add(self, image: Image) -> Image:
+    def _add(self, image: Image, counters: Sequence[CounterUpdate]) -> Image:
         self.stored.append(image)
-        return super()._add(image)
+        return super()._add(image, counters)
 
 
 @pytest.fixture
@@ -117,8 +122,8 @@ def mixed() -> Population:
 
 def _expected(repo: Population, ctx: RequestContext, key: str, descending: bool) -> list[str]:
     """The visible images in Glance's order: NULL first ascending, created_at then id as tie-breakers."""
-    plan = ListPlan(ctx, parse_filters([]), parse_sort([]), plan_partitions(ctx, parse_filters([])), 1, 1)
-    visible = [img for img in repo.stored if plan.keeps(img)]
+    query = ImageQuery(ctx, _admin(ctx), parse_filters([]), parse_sort([]), 1, 1)
+    visible = [img for img in repo.stored if query.keeps(img)]
 
     def reference(image: Image) -> tuple[Any, ...]:
         value = getattr(image, key)
@@ -140,7 +145,7 @@ def test_list__merges_partitions_without_duplicates(mixed: Population) -> None:
     own_public = [i for i in mixed.stored if i.owner == "project-a" and i.visibility is Visibility.PUBLIC]
     assert own_public
 
-    ids = [img.id for img in _list(mixed, MEMBER, [], limit=100).images]
+    ids = [img.id for img in _list(mixed, MEMBER, [], limit=100).items]
 
     assert len(ids) == len(set(ids))
     assert set(ids) == set(_expected(mixed, MEMBER, "created_at", True))
@@ -152,7 +157,7 @@ def test_list__admin_sees_own_public_image_once() -> None:
 
     page = _list(repo, ADMIN, [], limit=10)
 
-    assert [i.id for i in page.images] == [image.id]
+    assert [i.id for i in page.items] == [image.id]
 
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])
@@ -163,7 +168,7 @@ def test_list__orders_by_every_sort_key_in_both_directions(
 ) -> None:
     page = _list(mixed, ctx, [("sort", f"{key}:{direction}")], limit=100)
 
-    assert [i.id for i in page.images] == _expected(mixed, ctx, key, direction == "desc")
+    assert [i.id for i in page.items] == _expected(mixed, ctx, key, direction == "desc")
     assert page.next_marker is None
 
 
@@ -175,14 +180,14 @@ def test_list__following_markers__returns_every_image_once_in_order(
     pages = _pages(mixed, ADMIN, [("sort_key", key), ("sort_dir", direction)], limit=3)
 
     assert len(pages) > 2
-    assert all(len(page.images) == 3 for page in pages[:-1])
+    assert all(len(page.items) == 3 for page in pages[:-1])
     assert _ids(pages) == _expected(mixed, ADMIN, key, direction == "desc")
 
 
 def test_list__with_limit_zero__returns_an_empty_last_page(mixed: Population) -> None:
     page = _list(mixed, ADMIN, [], limit=0)
 
-    assert (page.images, page.next_marker) == ([], None)
+    assert (page.items, page.next_marker) == ([], None)
 
 
 def test_list__exactly_limit_images__has_no_next_marker() -> None:
@@ -192,7 +197,7 @@ def test_list__exactly_limit_images__has_no_next_marker() -> None:
 
     page = _list(repo, MEMBER, [], limit=4)
 
-    assert (len(page.images), page.next_marker) == (4, None)
+    assert (len(page.items), page.next_marker) == (4, None)
 
 
 def test_list__one_more_than_limit__has_a_marker_then_a_last_page() -> None:
@@ -203,7 +208,7 @@ def test_list__one_more_than_limit__has_a_marker_then_a_last_page() -> None:
     second = _list(repo, MEMBER, [("sort", "created_at:asc")], limit=4, marker=first.next_marker)
 
     assert first.next_marker == images[3].id
-    assert ([i.id for i in second.images], second.next_marker) == ([images[4].id], None)
+    assert ([i.id for i in second.items], second.next_marker) == ([images[4].id], None)
 
 
 def test_list__skips_deleted_and_invisible_images() -> None:
@@ -217,7 +222,7 @@ def test_list__skips_deleted_and_invisible_images() -> None:
 
     page = _list(repo, MEMBER, [], limit=10)
 
-    assert [i.id for i in page.images] == [kept.id]
+    assert [i.id for i in page.items] == [kept.id]
 
 
 @pytest.fixture
@@ -238,7 +243,7 @@ def test_list__when_scan_budget_runs_out__returns_partial_page_with_marker_of_la
 
     page = _list(repo, MEMBER, [("os_distro", "cirros"), ("sort", "name:asc")], limit=2, budget=3)
 
-    assert page.images == []
+    assert page.items == []
     assert page.next_marker == images[2].id
     assert repo.fetched == 3
 
@@ -251,7 +256,7 @@ def test_list__partial_pages_followed_to_the_end__return_every_match_once(
     pages = _pages(repo, MEMBER, [("os_distro", "cirros"), ("sort", "name:asc")], limit=2, budget=3)
 
     assert _ids(pages) == [images[5].id, images[10].id]
-    assert any(page.next_marker and len(page.images) < 2 for page in pages)
+    assert any(page.next_marker and len(page.items) < 2 for page in pages)
     assert pages[-1].next_marker is None
     assert repo.fetched == len(images)
 
@@ -261,7 +266,7 @@ def test_list__budget_below_limit__still_fills_a_page(sparse: tuple[RecordingRep
 
     page = _list(repo, MEMBER, [("sort", "name:asc")], limit=4, budget=1)
 
-    assert [i.id for i in page.images] == [i.id for i in images[:4]]
+    assert [i.id for i in page.items] == [i.id for i in images[:4]]
     assert page.next_marker == images[3].id
 
 
@@ -272,5 +277,5 @@ def test_list__full_page__fetches_no_more_than_the_page() -> None:
 
     page = _list(repo, MEMBER, [], limit=5)
 
-    assert len(page.images) == 5
+    assert len(page.items) == 5
     assert repo.fetched == 5

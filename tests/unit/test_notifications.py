@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.domain.image import Image, Location, LocationStatus
+from shared.domain.image import Image
+from shared.domain.location import Location, LocationStatus
 from shared.domain.member import Member
 from shared.notifications import EVENT_TYPES, RecordingNotifier, is_enabled
 from shared.notifications.eventbridge import EventBridgeNotifier
@@ -79,7 +80,7 @@ class _RefusingClient:
 
 
 def test_eventbridge_publish_failure__is_counted_and_never_raised(capsys: pytest.CaptureFixture[str]) -> None:
-    notifier = EventBridgeNotifier(client=_RaisingClient())
+    notifier = EventBridgeNotifier(client=_RaisingClient)
 
     Events(notifier).image_created(Image.new(owner="p"), "req-1")
 
@@ -92,7 +93,7 @@ def test_eventbridge_publish_failure__is_counted_and_never_raised(capsys: pytest
 
 def test_eventbridge_refused_entry__is_a_failure_too() -> None:
     client = _RefusingClient()
-    notifier = EventBridgeNotifier(client=client, bus_name="bus", source="src")
+    notifier = EventBridgeNotifier(client=lambda: client, bus_name="bus", source="src")
 
     notifier.send("image.update", {"id": "x"}, "req-2")
 

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from shared.bootstrap import Container
 from shared.config import get_settings
 from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, NotFoundError
-from shared.domain.image import Image, ImageStatus, Visibility
+from shared.domain.image import Image, Visibility
 from shared.domain.member import Member, MemberStatus
+from shared.domain.status import ImageStatus
 from shared.policy import ImagePolicy, PolicyEnforcer, PolicyFileError, UnknownRuleError
 from shared.policy import property_protections as pp
 from shared.policy.property_protections import PropertyProtectionError, PropertyProtections
@@ -163,7 +165,7 @@ OWNER_WRITES: dict[str, Call] = {
     "modify_image": lambda p, i: p.modify_image(i),
     "delete_image": lambda p, i: p.modify_image(i, "delete the image"),
     "upload_image": lambda p, i: p.modify_image(i, "upload image data"),
-    "deactivate": lambda p, i: p.deactivate(i),
+    "deactivate": lambda p, i: p.modify_image(i, "deactivate the image"),
     "reactivate": lambda p, i: p.modify_image(i, "reactivate the image"),
     "add_member": lambda p, i: p.add_member(i),
     "delete_member": lambda p, i: p.delete_member(i),
@@ -604,12 +606,14 @@ def fresh_settings() -> Iterator[None]:
 @pytest.mark.usefixtures("fresh_settings")
 def test_property_protections__off_by_default__allow_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SGLANCE_PROPERTY_PROTECTION_FILE", raising=False)
-    assert pp.check(roles_ctx(), "delete", "anything")
-    assert pp.readable(roles_ctx(), {"a": "1"}) == {"a": "1"}
+    protections = Container(get_settings()).protections
+    assert protections.check(roles_ctx(), "delete", "anything")
+    assert protections.readable(roles_ctx(), {"a": "1"}) == {"a": "1"}
 
 
 @pytest.mark.usefixtures("fresh_settings")
 def test_property_protections__from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SGLANCE_PROPERTY_PROTECTION_FILE", write(tmp_path, "protections.conf", ROLES_CONF))
-    assert pp.check(roles_ctx("member"), "create", "x_owner_a")
-    assert not pp.check(roles_ctx("member"), "create", "x_none_permitted_a")
+    protections = Container(get_settings()).protections
+    assert protections.check(roles_ctx("member"), "create", "x_owner_a")
+    assert not protections.check(roles_ctx("member"), "create", "x_none_permitted_a")

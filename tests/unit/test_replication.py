@@ -13,45 +13,27 @@ from typing import Any, cast
 
 import pytest
 
+from shared.bootstrap import Container
 from shared.config import Settings
-from shared.data.memory import MemoryImageRepository
+from shared.data.memory import MemoryImageRepository, MemoryTaskRepository
 from shared.domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from shared.domain.image import (
-    FAILED_IMPORT_PROPERTY,
-    IMPORTING_PROPERTY,
-    Image,
-    ImageStatus,
-    Location,
-    LocationStatus,
-)
+from shared.domain.image import Image
+from shared.domain.location import FAILED_IMPORT_PROPERTY, IMPORTING_PROPERTY, Location, LocationStatus
+from shared.domain.status import ImageStatus
+from shared.jobs import CopyJob, DeleteJob, MalformedJobError, StoreSyncJob, store_sync_job
+from shared.notifications import RecordingNotifier
 from shared.queues import WorkQueue
 from shared.services.replication import (
-    COPY,
-    DELETE,
     JobFailedError,
     Replicator,
     RetryLaterError,
-    StoreSync,
     SyncOutcome,
 )
 from shared.stores.config import FileStoreConfig
 from shared.stores.registry import StoreSet
+from tests.support.fakes import ListQueue
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
-
-
-class ListQueue:
-    """Collects jobs instead of sending them to SQS."""
-
-    def __init__(self) -> None:
-        self.jobs: list[dict[str, Any]] = []
-
-    def send(self, job: dict[str, Any]) -> None:
-        self.jobs.append(job)
-
-    def take(self) -> list[dict[str, Any]]:
-        jobs, self.jobs = self.jobs, []
-        return jobs
 
 
 class World:
@@ -72,8 +54,19 @@ class World:
         )
         self.repo = MemoryImageRepository()
         self.queue = ListQueue()
-        self.replicator = Replicator(self.stores, cast(WorkQueue, self.queue), self.settings)
-        self.sync = StoreSync(self.repo, self.stores, self.replicator, self.settings)
+        self.notifier = RecordingNotifier()
+        self.container = Container(
+            self.settings,
+            {
+                "image_repository": self.repo,
+                "task_repository": MemoryTaskRepository(),
+                "stores": self.stores,
+                "store_sync_queue": self.queue,
+                "notifier": self.notifier,
+            },
+        )
+        self.replicator = self.container.replicator
+        self.sync = self.container.store_sync
         added = self.stores.driver("p").add("img", iter([DATA]), len(DATA), "sha512")
         image = Image.new(owner="proj", disk_format="raw", container_format="bare")
         image.status = ImageStatus.ACTIVE
@@ -87,12 +80,17 @@ class World:
     def image(self) -> Image:
         return self.repo.get(self.image_id)
 
-    def request(self, *stores: str, must_succeed: bool = True, batch: str = "b1") -> list[dict[str, Any]]:
+    def request(self, *stores: str, must_succeed: bool = True, batch: str = "b1") -> list[StoreSyncJob]:
         image = self.image()
         image.plan_copies(stores, batch, must_succeed=must_succeed)
         self.repo.save(image)
         self.replicator.dispatch(self.repo.get(self.image_id))
-        return self.queue.take()
+        return self.jobs()
+
+    def jobs(self) -> list[StoreSyncJob]:
+        jobs = self.queue.take()
+        assert all(isinstance(j, CopyJob | DeleteJob) for j in jobs)
+        return cast(list[StoreSyncJob], jobs)
 
     def stored(self, store: str) -> bytes | None:
         path = self.root / store / self.image_id
@@ -106,7 +104,8 @@ def world(tmp_path: Path) -> World:
 
 def test_copy__streams_the_bytes_and_records_an_active_location(world: World) -> None:
     (job,) = world.request("f1")
-    assert job == {"op": COPY, "image_id": world.image_id, "store": "f1", "batch": "b1"}
+    assert job == CopyJob(world.image_id, "f1", "b1")
+    assert job.message() == {"op": "copy", "image_id": world.image_id, "store": "f1", "batch": "b1"}
     assert world.image().import_progress() == {IMPORTING_PROPERTY: "f1", FAILED_IMPORT_PROPERTY: ""}
 
     assert world.sync.run(job) is SyncOutcome.COPIED
@@ -187,8 +186,8 @@ def test_copy__all_stores_must_succeed_rolls_back_the_copies_already_made(world:
     assert image.stores == ["p"]
     assert image.location("f1") is None, "the finished copy of the same request is taken back"
     assert image.import_progress()[FAILED_IMPORT_PROPERTY] == "f2"
-    (cleanup,) = world.queue.take()
-    assert cleanup["op"] == DELETE and cleanup["store"] == "f1"
+    (cleanup,) = world.jobs()
+    assert isinstance(cleanup, DeleteJob) and cleanup.store == "f1"
     assert world.stored("f1") == DATA
     assert world.sync.run(cleanup) is SyncOutcome.DELETED
     assert world.stored("f1") is None
@@ -264,8 +263,8 @@ def test_purge__deletes_every_copy_and_empties_the_tombstone(world: World) -> No
     image.delete()
     world.repo.save(image)
     world.replicator.purge(image.id, image.locations)
-    jobs = world.queue.take()
-    assert sorted(j["store"] for j in jobs) == ["f1", "p"]
+    jobs = world.jobs()
+    assert sorted(j.store for j in jobs) == ["f1", "p"]
     for delete in jobs:
         assert world.sync.run(delete) is SyncOutcome.DELETED
     assert world.stored("f1") is None and world.stored("p") is None
@@ -274,19 +273,17 @@ def test_purge__deletes_every_copy_and_empties_the_tombstone(world: World) -> No
     assert world.sync.run(jobs[0]) is SyncOutcome.DUPLICATE
 
 
-def test_run__refuses_malformed_jobs(world: World) -> None:
-    for job in (
-        {},
-        {"op": COPY, "image_id": world.image_id, "store": "nope"},
-        {"op": "x", "image_id": "i", "store": "f1"},
-    ):
-        with pytest.raises(ValueError, match="malformed"):
-            world.sync.run(job)
+def test_run__refuses_malformed_jobs_and_unknown_stores(world: World) -> None:
+    for message in ({}, {"op": "x", "image_id": "i", "store": "f1"}, {"op": "copy", "store": "f1"}):
+        with pytest.raises(MalformedJobError, match="malformed|without"):
+            store_sync_job(message)
+    with pytest.raises(ValueError, match="unknown store"):
+        world.sync.run(store_sync_job({"op": "copy", "image_id": world.image_id, "store": "nope"}))
 
 
 def test_policy_targets__star_means_every_other_store(world: World) -> None:
     policy = world.settings.model_copy(update={"replicate_to": ("*",)})
-    replicator = Replicator(world.stores, cast(WorkQueue, world.queue), policy)
+    replicator = Replicator(world.stores, cast(WorkQueue, world.queue), policy)  # a second policy, same stores
     assert replicator.policy_targets() == ["f1", "f2"]
     image = world.image()
     replicator.plan_on_activation(image, ["f2", "p"], "s1", must_succeed=True)

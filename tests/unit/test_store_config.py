@@ -220,7 +220,7 @@ def test_build_store__makes_no_client_until_used() -> None:
 
     store = build_store("ceph1", CephStoreConfig.model_validate({**CEPH, "secret_arn": "arn:x"}), secrets)
 
-    assert store._client is None  # type: ignore[attr-defined]
+    assert store.objects._client is None  # type: ignore[attr-defined]
     store.close()
 
 

@@ -6,14 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from shared.data.memory import MemoryImageRepository
-from shared.data.tasks import MemoryTaskRepository, TaskQuery
+from shared.data.memory import MemoryImageRepository, MemoryTaskRepository
 from shared.domain.context import RequestContext
-from shared.domain.image import Image, ImageData, ImageStatus, Location, LocationStatus
+from shared.domain.image import Image, ImageData
+from shared.domain.listing import TaskQuery
+from shared.domain.location import Location, LocationStatus
+from shared.domain.status import ImageStatus
 from shared.domain.task import TASK_TRANSITIONS, InvalidTaskTransitionError, Task, TaskStatus
+from shared.jobs import ImportJob
 from shared.notifications import RecordingNotifier
 from shared.notifications.events import Events
-from shared.services.tasks import TaskService, record_task_outcome, settle_copy_task
+from shared.services.tasks import TaskService
+from shared.services.unit_of_work import TaskUnitOfWork
 
 TTL = timedelta(hours=48)
 CTX = RequestContext("req-1", "proj", "user", frozenset({"member"}))
@@ -40,7 +44,7 @@ def test_every_status_pair__follows_the_transition_table(start: TaskStatus, targ
 
 def _service() -> tuple[TaskService, RecordingNotifier]:
     notifier = RecordingNotifier()
-    return TaskService(MemoryTaskRepository(TTL), Events(notifier), TTL), notifier
+    return TaskService(TaskUnitOfWork(MemoryTaskRepository(TTL), Events(notifier), attempts=8), TTL), notifier
 
 
 def test_service__sends_glance_task_events_and_ignores_redeliveries() -> None:
@@ -53,7 +57,7 @@ def test_service__sends_glance_task_events_and_ignores_redeliveries() -> None:
     service.fail(task.id, "late", "req-1")
 
     assert notifier.event_types == ["task.create", "task.run", "task.processing", "task.success"]
-    done = service.repo.get(task.id)
+    done = service.get(task.id)
     assert (done.status, done.request_id, done.user_id, done.owner) == (TaskStatus.SUCCESS, "req-1", "user", "proj")
     assert done.expires_at == done.updated_at + TTL
 
@@ -72,11 +76,11 @@ def test_import_outcomes__finish_the_task() -> None:
     ok = service.create(CTX, "api_image_import", {}, image.id)
     gone = service.create(CTX, "api_image_import", {}, "missing")
 
-    record_task_outcome(service, images, {"task_id": ok.id, "image_id": image.id}, "active")
-    record_task_outcome(service, images, {"task_id": gone.id, "image_id": "missing"}, "orphan")
+    service.record_import_outcome(images, ImportJob("web-download", image.id, "s", task_id=ok.id), "active")
+    service.record_import_outcome(images, ImportJob("web-download", "missing", "s", task_id=gone.id), "orphan")
 
-    assert service.repo.get(ok.id).result == {"image_id": image.id}
-    assert "deleted" in service.repo.get(gone.id).message
+    assert service.get(ok.id).result == {"image_id": image.id}
+    assert "deleted" in service.get(gone.id).message
 
 
 def test_copy_batch__task_waits_for_every_copy_then_names_failed_stores() -> None:
@@ -87,8 +91,8 @@ def test_copy_batch__task_waits_for_every_copy_then_names_failed_stores() -> Non
     image.plan_copies(["swift", "ceph"], task.id, must_succeed=False)
     image = images.save(image)
 
-    settle_copy_task(service, images, image.id, task.id, None)
-    assert service.repo.get(task.id).status is TaskStatus.PENDING  # copies still pending
+    service.settle_copy_task(images, image.id, task.id, None)
+    assert service.get(task.id).status is TaskStatus.PENDING  # copies still pending
 
     for loc in image.locations:
         if loc.store == "swift":
@@ -96,9 +100,9 @@ def test_copy_batch__task_waits_for_every_copy_then_names_failed_stores() -> Non
         elif loc.store == "ceph":
             loc.status = LocationStatus.FAILED
     images.save(image)
-    settle_copy_task(service, images, image.id, task.id, None)
+    service.settle_copy_task(images, image.id, task.id, None)
 
-    done = service.repo.get(task.id)
+    done = service.get(task.id)
     assert done.status is TaskStatus.FAILURE and "ceph" in done.message
 
 
@@ -111,4 +115,4 @@ def test_memory_list__filters_by_status_within_budget() -> None:
 
     page = repo.list_page(TaskQuery("p", "failure", None, "created_at", False, 10, None, 100))
 
-    assert [t.id for t in page.tasks] == [failed.id] and page.next_marker is None
+    assert [t.id for t in page.items] == [failed.id] and page.next_marker is None

@@ -1,37 +1,32 @@
-"""The image domain controller: policy, then repository, then domain method, then save, in plain order."""
+"""Images: ``/v2/images`` and its tags and actions (Glance's images.py, image_tags.py, image_actions.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from functions.api.controllers import visible_image
-from functions.api.patch import Change
-from functions.api.wire import is_uuid, validate_image_fields
-from shared.config import Settings
-from shared.data.base import ImageRepository, ListPage
-from shared.domain.context import RequestContext
+from functions.api.controllers import page_limit, visible_image
+from functions.api.wire import is_uuid
 from shared.domain.errors import (
     ForbiddenError,
     InvalidInputError,
     InvalidMarkerError,
-    LimitExceededError,
-    NotFoundError,
     PropertyConflictError,
     ReservedPropertyError,
 )
-from shared.domain.image import WRITABLE_BASE_PROPERTIES, Image, ImageLimits, check_extra_property_name
-from shared.domain.listing import ListPlan, can_see, parse_filters, parse_sort, plan_partitions, sort_value
-from shared.notifications import NullNotifier
-from shared.notifications.events import Events
-from shared.policy import ImagePolicy
-from shared.policy.property_protections import Operation, protections_for
+from shared.domain.listing import ImageQuery, Page, parse_filters, parse_sort
+from shared.domain.properties import WRITABLE_BASE_PROPERTIES
 
 if TYPE_CHECKING:
-    from shared.services.replication import Replicator
+    from collections.abc import Sequence
 
-# Create-body keys that are accepted by the schema but never writable (Glance's _disallowed_properties).
-_DISALLOWED_ON_CREATE = ("direct_url", "self", "file", "schema", "stores")
+    from functions.api.controllers.image_factory import ImageFactory
+    from functions.api.patch import Change
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.policy import ImagePolicy, Policies
+    from shared.policy.property_protections import PropertyProtections
+    from shared.services.images import ImageService
 
 
 class ImagesController:
@@ -39,128 +34,65 @@ class ImagesController:
 
     def __init__(
         self,
-        repo: ImageRepository,
+        images: ImageService,
+        factory: ImageFactory,
+        policies: Policies,
+        protections: PropertyProtections,
         settings: Settings,
-        replicator: Replicator | None = None,
-        events: Events | None = None,
     ) -> None:
-        self.repo = repo
+        self.images = images
+        self.factory = factory
+        self.policies = policies
+        self.protections = protections
         self.settings = settings
-        # Deletes the bytes of deleted images in every store (through store_sync); None: bytes are kept.
-        self.replicator = replicator
-        self.events = events or Events(NullNotifier())
-        self.limits = ImageLimits(settings.image_property_quota, settings.image_tag_quota)
-        self.protections = protections_for(
-            settings.property_protection_file, settings.property_protection_rule_format, settings.policy_file
-        )
-
-    def _allowed(self, ctx: RequestContext, operation: Operation, key: str) -> bool:
-        return self.protections is None or self.protections.check(ctx, operation, key)
 
     def visible_properties(self, ctx: RequestContext, image: Image) -> dict[str, str]:
         """The extra properties ``ctx`` may read (property protections); never written back to the image."""
-        if self.protections is None:
-            return dict(image.extra_properties)
         return self.protections.readable(ctx, image.extra_properties)
 
-    # -- reads ----------------------------------------------------------------------------------
-
     def _visible(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        return visible_image(self.repo, self.settings, ctx, image_id)
+        policy = self.policies.for_context(ctx)
+        return visible_image(self.images, policy, image_id), policy
+
+    # -- reads ----------------------------------------------------------------------------------
 
     def show(self, ctx: RequestContext, image_id: str) -> Image:
         """``GET /v2/images/{id}``."""
         return self._visible(ctx, image_id)[0]
 
-    def index(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> ListPage:
+    def index(self, ctx: RequestContext, params: Sequence[tuple[str, str]]) -> Page[Image]:
         """``GET /v2/images``: filters, sort and marker/limit paging."""
-        ImagePolicy.for_settings(ctx, self.settings).get_images()
+        policy = self.policies.for_context(ctx)
+        policy.get_images()
         values = dict(params)
-        limit = self._limit(values.get("limit"))
+        limit = page_limit(values.get("limit"), self.settings)
         filters = parse_filters(params)
         sort = parse_sort(params)
-        after = None
+        marker = None
         if "marker" in values:
-            after = sort_value(self._marker(ctx, values["marker"]), sort.key)
-        plan = ListPlan(
-            ctx=ctx,
-            filters=filters,
-            sort=sort,
-            partitions=plan_partitions(ctx, filters),
-            limit=limit,
-            budget=self.settings.list_scan_budget,
-            after=after,
-        )
-        return self.repo.list(plan)
-
-    def _limit(self, raw: str | None) -> int:
-        if raw is None:
-            return self.settings.limit_param_default
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise InvalidInputError("limit param must be an integer") from None
-        if limit < 0:
-            raise InvalidInputError("limit param must be positive")
-        return min(limit, self.settings.api_limit_max)
-
-    def _marker(self, ctx: RequestContext, marker: str) -> Image:
-        try:
-            image = self.repo.get(marker) if is_uuid(marker) else None
-        except NotFoundError:
-            image = None
-        if image is None or not can_see(ctx, image):
-            raise InvalidMarkerError(marker=marker)
-        return image
+            if not is_uuid(values["marker"]):
+                raise InvalidMarkerError(marker=values["marker"])
+            marker = self.images.marker(ctx, policy.is_admin, values["marker"])
+        query = ImageQuery(ctx, policy.is_admin, filters, sort, limit, self.settings.list_scan_budget, marker)
+        return self.images.list(query)
 
     # -- writes ---------------------------------------------------------------------------------
 
     def create(self, ctx: RequestContext, body: Any) -> Image:
         """``POST /v2/images``."""
-        if not isinstance(body, dict):
-            raise InvalidInputError("Request body must be a JSON object.")
-        for key in _DISALLOWED_ON_CREATE:
-            if key in body:
-                raise ForbiddenError(detail=f"Attribute '{key}' is read-only.")
-        validate_image_fields(body, self.settings)
-        fields = dict(body)
-        image_id = fields.pop("id", None)
-        tags = fields.pop("tags", [])
-        base = {k: fields.pop(k) for k in list(fields) if k in WRITABLE_BASE_PROPERTIES}
-        for key in fields:
-            check_extra_property_name(key)
-            if key == "locations":
-                raise ReservedPropertyError(name=key)
-        owner = base.pop("owner", None) or ctx.owner
-        policy = ImagePolicy.for_settings(ctx, self.settings)
-        policy.add_image(owner, base.get("visibility"))
-        for key in fields:
-            if not self._allowed(ctx, "create", key):
-                raise ReservedPropertyError(name=key)
-        image = Image.new(
-            owner=owner, image_id=image_id, tags=tags, extra_properties=fields, limits=self.limits, **base
-        )
-        created = self.repo.add(image)
-        self.events.image_created(created, ctx.request_id)
-        return created
+        image = self.factory.new(self.policies.for_context(ctx), body)
+        return self.images.add(image, ctx.request_id)
 
     def update(self, ctx: RequestContext, image_id: str, changes: Sequence[Change]) -> Image:
-        """``PATCH /v2/images/{id}``: apply every change, then one conditional save (409 if raced)."""
+        """``PATCH /v2/images/{id}``: apply every change, then one conditional write (409 if raced)."""
         image, policy = self._visible(ctx, image_id)
         policy.modify_image(image)
         for change in changes:
             self._apply(image, policy, change)
         if not changes:
             return image
-        image.check_limits(self.limits)
-        image.touch()
-        return self._saved(ctx, image)
-
-    def _saved(self, ctx: RequestContext, image: Image) -> Image:
-        """Save, then send image.update (Glance's repository proxy does so on every save)."""
-        saved = self.repo.save(image)
-        self.events.image_updated(saved, ctx.request_id)
-        return saved
+        image.record_edit(self.factory.limits)
+        return self.images.commit(image, ctx.request_id)
 
     def _apply(self, image: Image, policy: ImagePolicy, change: Change) -> None:
         root = change.root
@@ -168,22 +100,29 @@ class ImagesController:
             raise ForbiddenError(detail="Image locations cannot be read or changed through this API.")
         base = root in WRITABLE_BASE_PROPERTIES or root == "tags"
         # A property the caller may not read is, to them, absent (Glance's property protections).
-        visible = root in image.extra_properties and self._allowed(policy.ctx, "read", root)
+        visible = root in image.extra_properties and self.protections.check(policy.ctx, "read", root)
         if change.op == "remove":
-            if base:
-                raise ForbiddenError(detail=f"Property {root} may not be removed.")
-            if not visible:
-                raise PropertyConflictError(name=root, detail="does not exist")
-            if not self._allowed(policy.ctx, "delete", root):
-                raise ReservedPropertyError(name=root)
-            del image.extra_properties[root]
-            return
+            self._remove(image, policy, root, base=base, visible=visible)
+        else:
+            self._set(image, policy, change, base=base, visible=visible)
+
+    def _remove(self, image: Image, policy: ImagePolicy, root: str, *, base: bool, visible: bool) -> None:
+        if base:
+            raise ForbiddenError(detail=f"Property {root} may not be removed.")
+        if not visible:
+            raise PropertyConflictError(name=root, detail="does not exist")
+        if not self.protections.check(policy.ctx, "delete", root):
+            raise ReservedPropertyError(name=root)
+        del image.extra_properties[root]
+
+    def _set(self, image: Image, policy: ImagePolicy, change: Change, *, base: bool, visible: bool) -> None:
+        root = change.root
         exists = base or visible
         if change.op == "replace" and not exists:
             raise PropertyConflictError(name=root, detail="does not exist")
         if change.op == "add" and change.strict_add and exists:
             raise PropertyConflictError(name=root, detail="already present")
-        if not base and not self._allowed(policy.ctx, "update" if visible else "create", root):
+        if not base and not self.protections.check(policy.ctx, "update" if visible else "create", root):
             raise ReservedPropertyError(name=root)
         if root == "owner":
             policy.set_owner()
@@ -197,16 +136,10 @@ class ImagesController:
             image.extra_properties[root] = change.value
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
-        """``DELETE /v2/images/{id}``: leaves a tombstone (protected images are 403) and queues the deletion of
-        the bytes in every store; the tombstone lists each copy until its bytes are gone."""
+        """``DELETE /v2/images/{id}``: a tombstone; the bytes go from every store (store_sync)."""
         image, policy = self._visible(ctx, image_id)
         policy.modify_image(image, "delete the image")
-        image.delete()
-        image.touch()
-        saved = self.repo.save(image)
-        if self.replicator is not None:
-            self.replicator.purge(image.id, image.locations)
-        self.events.image_deleted(saved, ctx.request_id)
+        self.images.delete(image, ctx.request_id)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
         """``POST /v2/images/{id}/actions/deactivate``."""
@@ -222,8 +155,7 @@ class ImagesController:
         before = image.status
         getattr(image, action)()
         if image.status is not before:
-            image.touch()
-            self._saved(ctx, image)
+            self.images.commit(image, ctx.request_id)
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         """``PUT /v2/images/{id}/tags/{tag}``: idempotent; 413 past the tag limit."""
@@ -231,20 +163,13 @@ class ImagesController:
             raise InvalidInputError("Tag is longer than 255 characters.")
         image, policy = self._visible(ctx, image_id)
         policy.modify_image(image)
-        if tag in image.tags:
-            return
-        image.tags.add(tag)
-        if len(image.tags) > self.limits.max_tags:
-            raise LimitExceededError(what="image tags", limit=self.limits.max_tags)
-        image.touch()
-        self._saved(ctx, image)
+        if tag not in image.tags:
+            image.add_tag(tag, self.factory.limits)
+            self.images.commit(image, ctx.request_id)
 
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         """``DELETE /v2/images/{id}/tags/{tag}``: 404 for a tag the image does not have."""
         image, policy = self._visible(ctx, image_id)
         policy.modify_image(image)
-        if tag not in image.tags:
-            raise NotFoundError(kind="tag", id=tag)
-        image.tags.discard(tag)
-        image.touch()
-        self._saved(ctx, image)
+        image.remove_tag(tag)
+        self.images.commit(image, ctx.request_id)

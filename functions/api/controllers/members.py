@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.api.controllers import visible_image
-from shared.config import Settings
-from shared.data.base import ImageRepository
-from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError, NotFoundError
-from shared.domain.image import Image
 from shared.domain.listing import membership_of
-from shared.domain.member import Member
-from shared.notifications import NullNotifier
-from shared.notifications.events import Events
-from shared.policy import ImagePolicy
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.domain.context import RequestContext
+    from shared.domain.image import Image
+    from shared.domain.member import Member
+    from shared.policy import ImagePolicy, Policies
+    from shared.services.images import ImageService
 
 
 class MembersController:
     """Use cases of the members API; every change is one conditional write of the image."""
 
-    def __init__(self, repo: ImageRepository, settings: Settings, events: Events | None = None) -> None:
-        self.repo = repo
+    def __init__(self, images: ImageService, policies: Policies, settings: Settings) -> None:
+        self.images = images
+        self.policies = policies
         self.settings = settings
-        self.events = events or Events(NullNotifier())
 
     def _image(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
-        return visible_image(self.repo, self.settings, ctx, image_id)
+        policy = self.policies.for_context(ctx)
+        return visible_image(self.images, policy, image_id), policy
 
     def create(self, ctx: RequestContext, image_id: str, body: Any) -> Member:
         """``POST /v2/images/{id}/members``: share with a project (owner only; shared images only)."""
@@ -36,16 +37,13 @@ class MembersController:
         image, policy = self._image(ctx, image_id)
         policy.add_member(image)
         member = image.add_member(member_id.strip(), self.settings.image_member_quota)
-        image.touch()
-        self.repo.save(image)
-        self.events.member_created(member, ctx.request_id)
+        self.images.commit(image, ctx.request_id)
         return member
 
     def index(self, ctx: RequestContext, image_id: str) -> list[Member]:
         """``GET /v2/images/{id}/members``: the owner sees every member, a member sees itself."""
         image, policy = self._image(ctx, image_id)
-        own = membership_of(ctx, image)
-        policy.get_members(image, own)
+        policy.get_members(image, membership_of(ctx, image))
         ordered = sorted(image.members.values(), key=lambda m: m.created_at)
         return [m for m in ordered if policy.can_see_member(image, m.member_id)]
 
@@ -62,14 +60,11 @@ class MembersController:
         """``PUT /v2/images/{id}/members/{member_id}``: only the member (or an admin) sets its status."""
         status = body.get("status") if isinstance(body, dict) else None
         image, policy = self._image(ctx, image_id)
-        member = image.members.get(member_id)
-        if member is None:
+        if member_id not in image.members:
             raise NotFoundError(kind="member", id=member_id)
         policy.modify_member(image, member_id)
-        member.set_status(status)
-        image.touch()
-        self.repo.save(image)
-        self.events.member_updated(member, ctx.request_id)
+        member = image.set_member_status(member_id, status)
+        self.images.commit(image, ctx.request_id)
         return member
 
     def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
@@ -78,8 +73,5 @@ class MembersController:
         if member_id not in image.members:
             raise NotFoundError(kind="member", id=member_id)
         policy.delete_member(image, member_id)
-        member = image.members[member_id]
         image.remove_member(member_id)
-        image.touch()
-        self.repo.save(image)
-        self.events.member_deleted(member, ctx.request_id)
+        self.images.commit(image, ctx.request_id)

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
-from shared.domain.context import RequestContext
 from shared.domain.errors import ForbiddenError, InvalidInputError
-from shared.policy import ImagePolicy
-from shared.quota import ProjectUsage, QuotaLedger
+
+if TYPE_CHECKING:
+    from shared.domain.context import RequestContext
+    from shared.policy import Policies
+    from shared.services.quotas import Quotas
 
 
 class QuotasController:
     """Reads usage; an admin reads and sets a project's limits."""
 
-    def __init__(self, ledger: QuotaLedger, settings: Settings) -> None:
-        self.ledger = ledger
-        self.settings = settings
+    def __init__(self, quotas: Quotas, policies: Policies) -> None:
+        self.quotas = quotas
+        self.policies = policies
 
-    def usage(self, ctx: RequestContext) -> ProjectUsage:
-        """The caller's project: each limit and its usage (sizes in MiB)."""
+    def usage(self, ctx: RequestContext) -> dict[str, Any]:
+        """The caller's project: each limit and its usage (sizes in MiB), in Glance's shape."""
         if not ctx.project_id:
             raise ForbiddenError(detail="Quota usage is per project; this token has no project scope.")
-        return self.ledger.project_usage(ctx.project_id)
+        return self.quotas.usage(ctx.project_id).body()
 
     def _admin(self, ctx: RequestContext) -> None:
-        if not ImagePolicy.for_settings(ctx, self.settings).is_admin:
+        if not self.policies.for_context(ctx).is_admin:
             raise ForbiddenError(detail="Only admins read or set project limits.")
 
     def show(self, ctx: RequestContext, project_id: str) -> dict[str, Any]:
         """``GET /v2/quotas/{project}``: effective limits, the overrides set, and usage."""
         self._admin(ctx)
-        return self._view(project_id)
+        return self.quotas.limits(project_id)
 
     def update(self, ctx: RequestContext, project_id: str, body: Any) -> dict[str, Any]:
         """``PUT /v2/quotas/{project}`` with ``{"limits": {name: int | null}}`` (null: back to the default)."""
@@ -39,14 +40,4 @@ class QuotasController:
         limits = body.get("limits") if isinstance(body, dict) else None
         if not isinstance(limits, dict) or not limits:
             raise InvalidInputError('Body must be {"limits": {"<limit name>": <integer, -1 for unlimited, or null>}}.')
-        self.ledger.set_limits(project_id, limits)
-        return self._view(project_id)
-
-    def _view(self, project_id: str) -> dict[str, Any]:
-        current = self.ledger.project_usage(project_id)
-        return {
-            "project_id": project_id,
-            "limits": current.limits,
-            "overrides": self.ledger.overrides(project_id),
-            "usage": current.body(),
-        }
+        return self.quotas.set_limits(project_id, limits)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from functions.api.deps import ContextDep, ImageDataDep, ImageIdDep, JsonBody
+from functions.api.deps import ContextDep, ImageDataDep, ImageIdDep, ImportsDep, JsonBody, UploadsDep
 from functions.api.streaming import ChunkPipe
 from functions.api.wire import opened_upload_view, part_urls_view, upload_status_view
 from shared.domain.errors import InvalidInputError, StoreUnavailableError
@@ -22,18 +22,18 @@ router = APIRouter(prefix="/v2/images")
 @router.put("/{image_id}/file", status_code=204, response_model=None)
 async def upload_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Glance's upload: bytes through the API, verified and recorded before the response."""
-    data.check_put_file(request.headers.get("content-type"), _int_header(request, "content-length"))
+    data.check_body(request.headers.get("content-type"), _int_header(request, "content-length"))
     declared = _int_header(request, "x-openstack-image-size")
     store = request.headers.get("x-image-meta-store")
-    image, session = await run_in_threadpool(data.start_put_file, ctx, image_id, declared, store)
-    await _pipe_body(request, lambda chunks: data.finish_put_file(image, session, chunks, ctx.request_id))
+    image, session = await run_in_threadpool(data.start_upload, ctx, image_id, declared, store)
+    await _pipe_body(request, lambda chunks: data.finish_upload(image, session, chunks, ctx.request_id))
     return Response(status_code=204)
 
 
 @router.put("/{image_id}/stage", status_code=204, response_model=None)
 async def stage_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Glance's staging for glance-direct import: the image shows ``uploading`` until the import call."""
-    data.check_put_file(request.headers.get("content-type"), _int_header(request, "content-length"))
+    data.check_body(request.headers.get("content-type"), _int_header(request, "content-length"))
     image, session = await run_in_threadpool(data.start_stage, ctx, image_id)
     await _pipe_body(request, lambda chunks: data.finish_stage(image, session, chunks))
     return Response(status_code=204)
@@ -41,10 +41,10 @@ async def stage_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, da
 
 @router.post("/{image_id}/import", status_code=202, response_model=None)
 def import_image(
-    request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep, body: JsonBody
+    request: Request, image_id: ImageIdDep, ctx: ContextDep, imports: ImportsDep, body: JsonBody
 ) -> Response:
     """Interoperable image import (glance-direct, web-download, copy-image): 202, the workers finish it."""
-    data.import_image(ctx, image_id, body, request.state.request_id, request.headers.get("x-image-meta-store"))
+    imports.start(ctx, image_id, body, request.headers.get("x-image-meta-store"))
     return Response(status_code=202)
 
 
@@ -108,34 +108,34 @@ def download_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data:
 
 @router.post("/{image_id}/upload", status_code=201, response_model=None)
 def open_upload(
-    request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep, body: JsonBody
+    request: Request, image_id: ImageIdDep, ctx: ContextDep, uploads: UploadsDep, body: JsonBody
 ) -> JSONResponse:
     """Open a presigned direct upload (single PUT or multipart) for a queued image."""
-    opened = data.open_upload(ctx, image_id, body, request.headers.get("x-image-meta-store"))
+    opened = uploads.open(ctx, image_id, body, request.headers.get("x-image-meta-store"))
     return JSONResponse(opened_upload_view(opened), status_code=201)
 
 
 @router.get("/{image_id}/upload", response_model=None)
-def upload_status(image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> dict[str, Any]:
+def upload_status(image_id: ImageIdDep, ctx: ContextDep, uploads: UploadsDep) -> dict[str, Any]:
     """The open upload and the parts already received (to resume)."""
-    return upload_status_view(data.upload_status(ctx, image_id))
+    return upload_status_view(uploads.status(ctx, image_id))
 
 
 @router.post("/{image_id}/upload/parts", response_model=None)
-def part_urls(image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep, body: JsonBody) -> dict[str, Any]:
+def part_urls(image_id: ImageIdDep, ctx: ContextDep, uploads: UploadsDep, body: JsonBody) -> dict[str, Any]:
     """Fresh presigned URLs for some parts."""
-    return part_urls_view(data.part_urls(ctx, image_id, body))
+    return part_urls_view(uploads.part_urls(ctx, image_id, body))
 
 
 @router.post("/{image_id}/upload/complete", status_code=202, response_model=None)
-def complete_upload(image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> JSONResponse:
+def complete_upload(image_id: ImageIdDep, ctx: ContextDep, uploads: UploadsDep) -> JSONResponse:
     """Assemble a multipart upload; the image turns active (or queued, with a reason) once verified."""
-    image = data.complete(ctx, image_id)
+    image = uploads.complete(ctx, image_id)
     return JSONResponse({"image_id": image.id, "status": "verifying"}, status_code=202)
 
 
 @router.delete("/{image_id}/upload", status_code=204, response_model=None)
-def abort_upload(image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
+def abort_upload(image_id: ImageIdDep, ctx: ContextDep, uploads: UploadsDep) -> Response:
     """Cancel the open upload; its bytes are deleted and the image is queued again."""
-    data.abort(ctx, image_id)
+    uploads.abort(ctx, image_id)
     return Response(status_code=204)

@@ -35,7 +35,7 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
     page = images.index(ctx, params)
     kept = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, Any] = {
-        "images": [image_view(i, images.visible_properties(ctx, i)) for i in page.images],
+        "images": [image_view(i, images.visible_properties(ctx, i)) for i in page.items],
         "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
         "schema": "/v2/schemas/images",
     }

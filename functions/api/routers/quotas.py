@@ -14,7 +14,7 @@ router = APIRouter()
 @router.get("/v2/info/usage", response_model=None)
 def usage(ctx: ContextDep, quotas: QuotasDep) -> dict[str, Any]:
     """The caller's project limits and usage, in Glance's shape."""
-    return {"usage": quotas.usage(ctx).body()}
+    return {"usage": quotas.usage(ctx)}
 
 
 @router.get("/v2/quotas/{project_id}", response_model=None)

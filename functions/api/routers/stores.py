@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from functions.api.deps import ContextDep, ImageIdDep, JsonBody, StoreIdDep, StoresDep
 
@@ -21,13 +21,11 @@ def delete_from_store(store_id: StoreIdDep, image_id: ImageIdDep, ctx: ContextDe
 @router.get("/v2/images/{image_id}/locations", response_model=None)
 def get_locations(image_id: ImageIdDep, ctx: ContextDep, stores: StoresDep) -> list[dict[str, Any]]:
     """The image's complete copies, with their URLs (``fetch_image_location``: the service role)."""
-    return stores.locations(ctx, image_id)
+    return stores.locations_of(ctx, image_id)
 
 
 @router.post("/v2/images/{image_id}/locations", status_code=202, response_model=None)
-def add_location(
-    request: Request, image_id: ImageIdDep, ctx: ContextDep, stores: StoresDep, body: JsonBody
-) -> Response:
+def add_location(image_id: ImageIdDep, ctx: ContextDep, stores: StoresDep, body: JsonBody) -> Response:
     """Add bytes a service stored in one of our stores to a queued image; verified, then active."""
-    stores.add_location(ctx, image_id, body, request.state.request_id)
+    stores.add_location(ctx, image_id, body)
     return Response(status_code=202)

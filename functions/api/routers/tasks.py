@@ -34,7 +34,7 @@ def list_tasks(request: Request, ctx: ContextDep, tasks: TasksDep) -> dict[str, 
     page = tasks.index(ctx, params)
     kept = {k: v for k, v in params.items() if k != "marker"}
     body: dict[str, Any] = {
-        "tasks": [task_stub(t) for t in page.tasks],
+        "tasks": [task_stub(t) for t in page.items],
         "first": "/v2/tasks" + (f"?{urlencode(kept)}" if kept else ""),
         "schema": "/v2/schemas/tasks",
     }

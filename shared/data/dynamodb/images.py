@@ -1,55 +1,44 @@
 """The DynamoDB image repository (pynamodb). Table design and access patterns: docs/data-model.md.
 
-Items of the images table (string ``pk``/``sk``):
+- ``IMG#<id>`` / ``IMAGE``: the image; ``version`` guards every write (optimistic locking). A deleted image stays
+  as a tombstone so its id can never be used again (OSSN-0075).
+- ``IMG#<id>`` / ``LIST#<kind>``: one list entry per list partition (``o`` owner, ``v`` visibility, ``m#<project>``
+  per member), with the encoded sort values (``shared/data/list_index.py``). The owner and visibility entries are
+  written in the same transaction as the image, with the quota counter updates the write carries.
 
-- ``IMG#<id>`` / ``IMAGE``: the image; ``version`` guards every write (optimistic locking). A deleted
-  image stays as a tombstone so its id can never be used again (OSSN-0075).
-- ``IMG#<id>`` / ``LIST#<kind>``: one list entry per list partition (``o`` owner, ``v`` visibility), with
-  ``lp`` = the partition and ``s_<key>`` = the encoded sort value for each sort key. One keys-only GSI per
-  sort key (``list-<key>``: ``lp`` → ``s_<key>``) orders a partition. Entries are written in the same
-  transaction as the image, and removed with it.
-
-The pynamodb models are private: callers see only domain ``Image`` objects.
+The pynamodb models are private (``table.py``): callers see only domain ``Image`` objects.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
-from pynamodb.attributes import (
-    BooleanAttribute,
-    ListAttribute,
-    MapAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-    UnicodeSetAttribute,
-    UTCDateTimeAttribute,
-    VersionAttribute,
-)
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from shared.data.base import ImageRepository
+from shared.data.base import CounterLimitError, CounterUpdate, ImageRepository
+from shared.data.dynamodb.table import (
+    IMAGE_PREFIX,
+    IMAGE_SK,
+    USAGE_SK,
+    LocationMap,
+    TableModels,
+    UploadMap,
+    image_pk,
+    quota_pk,
+)
+from shared.data.list_index import member_partitions, owner_partition, sort_values, visibility_partition
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
-from shared.domain.image import Image, ImageStatus, Location, LocationStatus, Visibility
-from shared.domain.listing import member_partitions, owner_partition, sort_values, visibility_partition
+from shared.domain.image import Image, Visibility
+from shared.domain.location import Location, LocationStatus
 from shared.domain.member import Member, MemberStatus
-from shared.domain.quota import UsageChange, contribution
-from shared.domain.quota import changes as quota_changes
+from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadSession
-from shared.quota import QuotaLedger
-from shared.resources import LIST_PARTITION_ATTR, SORT_KEYS, TableDef, index_name, sort_attr
+from shared.resources import LIST_PARTITION_ATTR, sort_attr
 
-IMAGE_SK = "IMAGE"
-_PK_PREFIX = "IMG#"
 # Entry kinds (the suffix of an entry's sort key) and how each derives its partition from the image.
 _ENTRY_KINDS: dict[str, Callable[[Image], str | None]] = {
     "o": lambda img: owner_partition(img.owner) if img.owner else None,
@@ -57,219 +46,86 @@ _ENTRY_KINDS: dict[str, Callable[[Image], str | None]] = {
 }
 
 
-def image_pk(image_id: str) -> str:
-    """Partition key of everything stored about one image."""
-    return f"{_PK_PREFIX}{image_id}"
-
-
-class _LocationMap(MapAttribute[str, Any]):
-    store = UnicodeAttribute()
-    url = UnicodeAttribute()
-    status = UnicodeAttribute()
-    metadata = MapAttribute[str, Any](default=dict)  # type: ignore[no-untyped-call]
-
-
-class _UploadMap(MapAttribute[str, Any]):
-    id = UnicodeAttribute()
-    key = UnicodeAttribute()
-    method = UnicodeAttribute()
-    size = NumberAttribute(null=True)
-    part_size = NumberAttribute(null=True)
-    s3_upload_id = UnicodeAttribute(null=True)
-    checksum = UnicodeAttribute(null=True)
-    created_at = UTCDateTimeAttribute()
-    expires_at = UTCDateTimeAttribute()
-    targets = ListAttribute(of=UnicodeAttribute, null=True)
-    must_succeed = BooleanAttribute(null=True)
-    task_id = UnicodeAttribute(null=True)
-
-
-@dataclass(frozen=True)
-class _Models:
-    # Built at run time from TableDef, so typed loosely; the mapping functions below are the typed boundary.
-    image: Any
-    entry: Any
-    indexes: dict[str, GlobalSecondaryIndex[Any]]
-
-
-def _build_models(table: TableDef, table_name: str, host: str | None, region: str) -> _Models:
-    """Create pynamodb model classes bound to one table and endpoint (pynamodb binds these per class)."""
-    meta_attrs = {"table_name": table_name, "host": host, "region": region, "billing_mode": "PAY_PER_REQUEST"}
-
-    class ImageItem(Model):
-        Meta = type("Meta", (), meta_attrs)  # type: ignore[assignment]
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        version = VersionAttribute()
-        id = UnicodeAttribute()
-        owner = UnicodeAttribute(null=True)
-        status = UnicodeAttribute()
-        name = UnicodeAttribute(null=True)
-        visibility = UnicodeAttribute()
-        protected = BooleanAttribute(default=False)
-        os_hidden = BooleanAttribute(default=False)
-        disk_format = UnicodeAttribute(null=True)
-        container_format = UnicodeAttribute(null=True)
-        min_ram = NumberAttribute(default=0)
-        min_disk = NumberAttribute(default=0)
-        size = NumberAttribute(null=True)
-        virtual_size = NumberAttribute(null=True)
-        checksum = UnicodeAttribute(null=True)
-        os_hash_algo = UnicodeAttribute(null=True)
-        os_hash_value = UnicodeAttribute(null=True)
-        tags = UnicodeSetAttribute(null=True)
-        props = MapAttribute[str, Any](null=True)  # type: ignore[no-untyped-call]
-        locations = ListAttribute(of=_LocationMap, null=True)
-        created_at = UTCDateTimeAttribute()
-        updated_at = UTCDateTimeAttribute()
-        deleted_at = UTCDateTimeAttribute(null=True)
-        upload = _UploadMap(null=True)  # type: ignore[no-untyped-call]
-        members = MapAttribute[str, Any](null=True)  # type: ignore[no-untyped-call]
-
-    entry_attrs: dict[str, Any] = {
-        "Meta": type("Meta", (), meta_attrs),
-        "pk": UnicodeAttribute(hash_key=True),
-        "sk": UnicodeAttribute(range_key=True),
-        LIST_PARTITION_ATTR: UnicodeAttribute(),
-    }
-    for key in SORT_KEYS:
-        entry_attrs[sort_attr(key)] = UnicodeAttribute(null=True)
-    for index in table.indexes:
-        index_cls = type(
-            f"Index_{index.name.replace('-', '_')}",
-            (GlobalSecondaryIndex,),
-            {
-                "Meta": type("Meta", (), {"index_name": index.name, "projection": KeysOnlyProjection()}),
-                index.partition_attr: UnicodeAttribute(hash_key=True),
-                index.sort_attr: UnicodeAttribute(range_key=True),
-            },
-        )
-        entry_attrs[_index_attr(index.name)] = index_cls()
-    entry_cls = type("ListEntryItem", (Model,), entry_attrs)
-    # The model class binds copies of its indexes; use those.
-    indexes = {index.name: getattr(entry_cls, _index_attr(index.name)) for index in table.indexes}
-    return _Models(image=ImageItem, entry=entry_cls, indexes=indexes)
-
-
-def _index_attr(name: str) -> str:
-    return f"idx_{name.replace('-', '_')}"
-
-
 class DynamoImageRepository(ImageRepository):
-    """Images in one DynamoDB table; see the module docstring for the item layout."""
+    """Images in the DynamoDB table of ``models``; see the module docstring for the item layout."""
 
-    def __init__(
-        self,
-        table: TableDef,
-        table_name: str,
-        region: str,
-        endpoint_url: str | None = None,
-        quota: QuotaLedger | None = None,
-    ) -> None:
-        self._table = table
-        self._table_name = table_name
-        self._region = region
-        self._endpoint_url = endpoint_url
-        # Counts every change toward its owner's unified limits in the same transaction (shared/quota).
-        self._quota = quota
-
-    @cached_property
-    def _models(self) -> _Models:
-        return _build_models(self._table, self._table_name, self._endpoint_url, self._region)
-
-    @property
-    def connection(self) -> Connection:
-        """The pynamodb connection of image items (transactions run on it)."""
-        connection: Connection = self._models.image._get_connection().connection
-        return connection
+    def __init__(self, models: TableModels) -> None:
+        self._models = models
 
     def botocore_clients(self) -> list[Any]:
         """The botocore clients this repository calls DynamoDB through (to hook call and item counters on)."""
-        return [model._get_connection().connection.client for model in (self._models.image, self._models.entry)]
+        return self._models.botocore_clients()
 
     # -- hooks ------------------------------------------------------------------------------------
 
     def _get(self, image_id: str) -> Image | None:
-        try:
-            item = self._models.image.get(image_pk(image_id), IMAGE_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        return _to_image(item)
+        item = self._models.read(self._models.image, image_pk(image_id), IMAGE_SK)
+        return None if item is None else _to_image(item)
 
-    def _add(self, image: Image) -> Image:
+    def _add(self, image: Image, counters: Sequence[CounterUpdate]) -> Image:
         item = self._to_item(image, version=None)
-        usage, ops = self._usage_ops(image)
         try:
-            with TransactWrite(connection=self.connection) as tx:
-                tx.save(item, condition=self._models.image.pk.does_not_exist())
-                self._write_entries(tx, image)
-                _add_updates(tx, ops)
+            self._transact(item, image, counters, self._models.image.pk.does_not_exist())
         except TransactWriteError as exc:
-            if _condition_failed(exc, skip_last=len(ops)):
+            if _condition_failed(exc, skip_last=len(counters)):
                 raise DuplicateError(id=image.id) from exc
-            if self._quota is not None and _condition_failed(exc, only_last=len(ops)):
-                raise self._quota.explain(usage) from exc
+            if counters and _condition_failed(exc, only_last=len(counters)):
+                raise CounterLimitError(image.id) from exc
             raise
-        self._write_member_entries(image)
         return _to_image(item)
 
-    def _save(self, image: Image) -> Image:
+    def _save(self, image: Image, counters: Sequence[CounterUpdate]) -> Image:
         item = self._to_item(image, version=image.version)
-        usage, ops = self._usage_ops(image)
         try:
-            with TransactWrite(connection=self.connection) as tx:
-                tx.save(item, condition=self._models.image.pk.exists())
-                self._write_entries(tx, image)
-                _add_updates(tx, ops)
+            self._transact(item, image, counters, self._models.image.pk.exists())
         except TransactWriteError as exc:
-            if _condition_failed(exc, skip_last=len(ops)):
+            if _condition_failed(exc, skip_last=len(counters)):
                 if self._get(image.id) is None:
                     raise NotFoundError(kind="image", id=image.id) from exc
                 raise ConcurrentUpdateError(image_id=image.id) from exc
-            if self._quota is not None and _condition_failed(exc, only_last=len(ops)):
-                raise self._quota.explain(usage) from exc
+            if counters and _condition_failed(exc, only_last=len(counters)):
+                raise CounterLimitError(image.id) from exc
             raise
-        self._write_member_entries(image)
         return _to_image(item)
 
-    def _usage_ops(self, image: Image) -> tuple[list[UsageChange], list[dict[str, Any]]]:
-        """The quota counter changes of saving ``image`` and their transaction items (none without a ledger)."""
-        if self._quota is None:
-            return [], []
-        self._quota.check_image(image)
-        usage = quota_changes(image.counted, image.owner, contribution(image))
-        return usage, self._quota.operations(usage) if usage else []
+    def _transact(self, item: Any, image: Image, counters: Sequence[CounterUpdate], condition: Any) -> None:
+        """One transaction: the image, its owner and visibility entries, then the counter updates (the
+        transaction's last items, so the last cancellation reasons are theirs); then the member entries."""
+        with TransactWrite(connection=self._models.connection) as tx:
+            tx.save(item, condition=condition)
+            for entry, keep in self._entries(image):
+                if keep:
+                    tx.save(entry)
+                else:
+                    tx.delete(entry)
+            for counter in counters:
+                self._count(tx, counter)
+        self._write_member_entries(image)
+
+    def _count(self, tx: TransactWrite, counter: CounterUpdate) -> None:
+        usage = self._models.usage
+        actions = [getattr(usage, name).add(delta) for name, delta in sorted(counter.deltas.items())]
+        condition = None
+        for name, ceiling in sorted(counter.ceilings.items()):
+            attr = getattr(usage, name)
+            check = attr.does_not_exist() | (attr <= ceiling)
+            condition = check if condition is None else condition & check
+        tx.update(usage(quota_pk(counter.project), USAGE_SK), actions=actions, condition=condition)
 
     def _scan(
         self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
     ) -> Iterator[tuple[str, str]]:
-        index = self._models.indexes[index_name(sort_key)]
-        attr = getattr(self._models.entry, sort_attr(sort_key))
-        condition = None if after is None else (attr < after if descending else attr > after)
-        results = index.query(
-            partition,
-            range_key_condition=condition,
-            scan_index_forward=not descending,
-            page_size=page_size,
-        )
-        for entry in results:
-            yield getattr(entry, sort_attr(sort_key)), entry.pk[len(_PK_PREFIX) :]
+        for value, pk in self._models.query_index(partition, sort_key, descending, after, page_size):
+            yield value, pk[len(IMAGE_PREFIX) :]
 
     def _get_many(self, image_ids: Sequence[str]) -> dict[str, Image]:
         keys = [(image_pk(i), IMAGE_SK) for i in image_ids]
         return {item.id: _to_image(item) for item in self._models.image.batch_get(keys)}
 
-    # -- mapping ----------------------------------------------------------------------------------
-
-    def _write_entries(self, tx: TransactWrite, image: Image) -> None:
-        for entry, keep in self._entries(image):
-            if keep:
-                tx.save(entry)
-            else:
-                tx.delete(entry)
+    # -- list entries -----------------------------------------------------------------------------
 
     def _entries(self, image: Image) -> Iterator[tuple[Any, bool]]:
-        """The image's list entries, each with whether it should exist (False: delete it)."""
+        """The image's owner and visibility entries, each with whether it should exist (False: delete it)."""
         values = sort_values(image)
         for kind, partition_of in _ENTRY_KINDS.items():
             partition = None if image.is_deleted() else partition_of(image)
@@ -310,6 +166,8 @@ class DynamoImageRepository(ImageRepository):
         for project in (set(image.members) | image.removed_members) - set(current):
             yield self._models.entry(image_pk(image.id), f"LIST#m#{project}"), False
 
+    # -- operator tools ---------------------------------------------------------------------------
+
     def scan_images(self) -> Iterator[Image]:
         """Every image item, tombstones included, by a full table Scan: for operator tools (the quota recount),
         never for requests."""
@@ -319,8 +177,8 @@ class DynamoImageRepository(ImageRepository):
     def import_images(self, images: Iterable[Image]) -> int:
         """Write new images with batched, unconditional writes (seeding a table or migrating from Glance).
 
-        Unlike ``add`` this neither checks for existing ids nor is atomic per image; use it only on ids known
-        to be unused. Returns the number of images written.
+        Unlike ``add`` this neither checks for existing ids nor counts quota usage, nor is atomic per image; use
+        it only on ids known to be unused (a quota recount counts them). Returns the number of images written.
         """
         count = 0
         with self._models.image.batch_write() as images_batch, self._models.entry.batch_write() as entries_batch:
@@ -357,7 +215,7 @@ class DynamoImageRepository(ImageRepository):
         item.tags = set(image.tags) or None
         item.props = dict(image.extra_properties) or None
         item.locations = [
-            _LocationMap(store=loc.store, url=loc.url, status=loc.status.value, metadata=dict(loc.metadata))  # type: ignore[no-untyped-call]
+            LocationMap(store=loc.store, url=loc.url, status=loc.status.value, metadata=dict(loc.metadata))  # type: ignore[no-untyped-call]
             for loc in image.locations
         ] or None
         item.created_at = image.created_at
@@ -408,7 +266,6 @@ def _to_image(item: Any) -> Image:
         members=_map_to_members(item.id, item.members),
         version=int(item.version),
     )
-    image.counted = (image.owner, contribution(image))
     return image
 
 
@@ -434,7 +291,7 @@ def _map_to_members(image_id: str, raw: Any) -> dict[str, Member]:
 def _upload_to_map(upload: UploadSession | None) -> Any:
     if upload is None:
         return None
-    return _UploadMap(  # type: ignore[no-untyped-call]
+    return UploadMap(  # type: ignore[no-untyped-call]
         id=upload.id,
         key=upload.key,
         method=upload.method.value,
@@ -471,16 +328,10 @@ def _map_to_upload(raw: Any) -> UploadSession | None:
 
 def _condition_failed(exc: Exception, skip_last: int = 0, only_last: int | None = None) -> bool:
     """Whether a condition failed, among all items, all but the last ``skip_last``, or only the last ``only_last``
-    (quota counter updates are the transaction's last items)."""
+    (counter updates are the transaction's last items)."""
     reasons = list(getattr(exc, "cancellation_reasons", None) or [])
     if only_last is not None:
         reasons = reasons[len(reasons) - only_last :] if only_last else []
     elif skip_last:
         reasons = reasons[: len(reasons) - skip_last]
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
-
-
-def _add_updates(tx: TransactWrite, operations: list[dict[str, Any]]) -> None:
-    """Append low-level Update items (the quota counters) to a pynamodb transaction; they go last, after the
-    model items, so their cancellation reasons are the last ones. pynamodb has no public hook for raw items."""
-    tx._update_items.extend(operations)

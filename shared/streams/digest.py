@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from shared.services.inspection import Inspection
+    from shared.streams.inspection import Inspection
 
 
-class _Inspector(Protocol):
-    def feed(self, chunk: bytes) -> None: ...
+class ChunkInspector(Protocol):
+    """What a digest feeds the same chunks to (``shared.streams.inspection.ImageInspector``)."""
 
-    def finish(self) -> Inspection: ...
+    def feed(self, chunk: bytes) -> None:
+        """The next chunk of the image, in order."""
+
+    def finish(self) -> Inspection:
+        """The verdict, once every chunk was fed."""
 
 
 class SizeCapExceededError(Exception):
@@ -39,7 +43,7 @@ class Digest:
 class StreamDigest:
     """Feed chunks in order, then ``finish()``; use as a context manager so the threads always stop."""
 
-    def __init__(self, hash_algo: str, inspector: _Inspector | None, size_cap: int, *, md5: bool = True) -> None:
+    def __init__(self, hash_algo: str, inspector: ChunkInspector | None, size_cap: int, *, md5: bool = True) -> None:
         # md5=False: only the secure hash (``checksum`` is then empty), for writers whose backend reports the md5.
         self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._secure = hashlib.new(hash_algo)

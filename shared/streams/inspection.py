@@ -1,7 +1,10 @@
 """Upload content inspection: Glance 33's format checks on an image's bytes, fed chunk by chunk.
 
-The finaliser streams an object once and hands every chunk to ``ImageInspector.feed``; ``finish`` then says
-what the bytes are, the virtual size Glance would record, and whether the image must be refused. Detection and
+The entry point is ``ImageInspector``: built from what the uploader declared, fed every chunk in order (``feed``,
+chunks of any size), it returns one ``Inspection`` verdict from ``finish``: what the bytes are, the virtual size
+Glance would record, and whether the image must be refused. ``StreamDigest`` drives it in the same pass that
+hashes the bytes; ``inspect`` does the same for chunks at hand. Further checks (qemu's view of the image) belong
+inside ``finish``, so every caller gets them through the same verdict. Detection and
 safety checks are oslo.utils' ``format_inspector`` (what Glance runs); the verdict follows
 ``glance.location.ImageProxy.set_data`` with ``[image_format] require_image_format_match = True``:
 
@@ -22,11 +25,13 @@ holds back less than one 64 KiB block.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from oslo_utils.imageutils import format_inspector
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 LOG = logging.getLogger(__name__)
 
@@ -218,6 +223,26 @@ class ImageInspector:
                 LOG.warning("non-fatal gpt safety check failures: %s", _describe(exc.failures))
                 return
             raise _Refused(f"{inspector} image refused: {_describe(exc.failures)}") from exc
+
+
+def inspect(
+    chunks: Iterable[bytes],
+    disk_format: str | None,
+    container_format: str | None,
+    *,
+    allow_raw_mismatch: bool = False,
+    gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
+) -> Inspection:
+    """The verdict on ``chunks`` (an image's bytes in order), as ``ImageInspector`` gives it."""
+    inspector = ImageInspector(
+        disk_format,
+        container_format,
+        allow_raw_mismatch=allow_raw_mismatch,
+        gpt_safety_checks_nonfatal=gpt_safety_checks_nonfatal,
+    )
+    for chunk in chunks:
+        inspector.feed(chunk)
+    return inspector.finish()
 
 
 def _describe(failures: Mapping[str, object]) -> str:

@@ -1,0 +1,95 @@
+"""Opening and discarding upload sessions: what presigned uploads, PUT /file, staging and imports share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from shared.domain.errors import GlanceError
+from shared.domain.image import Image, utcnow
+from shared.domain.quota import IMAGE_SIZE_TOTAL
+from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
+from shared.resources import image_object_key
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.quota.ledger import QuotaLedger
+    from shared.services.replication import Replicator
+    from shared.services.unit_of_work import ImageUnitOfWork
+    from shared.upload_bucket import UploadBucket
+
+
+@dataclass
+class UploadSessions:
+    """Starts the sessions that put an image's bytes in the upload bucket."""
+
+    uow: ImageUnitOfWork
+    bucket: UploadBucket
+    settings: Settings
+    quota: QuotaLedger
+    replicator: Replicator
+
+    def new(self, image_id: str, plan: UploadPlan, size: int | None, checksum: str | None = None) -> UploadSession:
+        """A fresh session of ``image_id`` (not yet on the image), keyed in the upload bucket."""
+        return UploadSession.new(
+            plan,
+            object_key=lambda session_id: image_object_key(image_id, session_id),
+            size=size,
+            now=utcnow(),
+            ttl=timedelta(seconds=self.settings.upload_session_ttl_seconds),
+            checksum=checksum,
+        )
+
+    def targets(self, store_header: str | None) -> tuple[str, ...]:
+        """The stores besides the primary an upload goes to: ``X-Image-Meta-Store`` (400 for an unknown store)."""
+        if store_header is None or not store_header.strip():
+            return ()
+        stores = self.replicator.check_stores([store_header.strip()])
+        return tuple(s for s in stores if s != self.replicator.stores.primary_id)
+
+    def precheck_size(self, image: Image, size: int | None) -> None:
+        """Refuse early an upload whose declared size would pass image_size_total (docs/quotas.md)."""
+        if size:
+            self.quota.precheck(image.owner, IMAGE_SIZE_TOTAL, size)
+
+    def open(
+        self,
+        image: Image,
+        plan: UploadPlan,
+        size: int | None,
+        checksum: str | None = None,
+        targets: tuple[str, ...] = (),
+        request_id: str | None = None,
+    ) -> UploadSession:
+        """queued -> uploading with a new session (a multipart one opened in the bucket); an expired session it
+        replaces is discarded. The image is written (409 if it was changed meanwhile)."""
+        session = self.new(image.id, plan, size, checksum)
+        session.targets = targets
+        replaced = image.open_upload(session, utcnow(), require_formats=plan.method is not UploadMethod.STAGE)
+        if plan.method is UploadMethod.MULTIPART:
+            session.s3_upload_id = self.bucket.create_multipart(session.key)
+        try:
+            self.uow.commit(image, request_id)
+        except GlanceError:
+            if session.s3_upload_id:
+                self.bucket.abort_multipart(session.key, session.s3_upload_id)
+            raise
+        if replaced is not None:
+            self.discard(replaced)
+        return session
+
+    def discard(self, session: UploadSession) -> None:
+        """Delete what a session left in the bucket (an open multipart upload, the object)."""
+        if session.s3_upload_id:
+            self.bucket.abort_multipart(session.key, session.s3_upload_id)
+        self.bucket.delete(session.key)
+
+    def close(self, image_id: str, session: UploadSession, request_id: str | None = None) -> None:
+        """The client's transfer of ``session`` failed: uploading -> queued (unless the image moved on)."""
+
+        def abort(image: Image) -> None:
+            if image.upload is not None and image.upload.id == session.id:
+                image.abort_upload()
+
+        self.uow.update(image_id, abort, request_id)

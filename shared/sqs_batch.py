@@ -1,0 +1,34 @@
+"""The one Lambda handler shape of the SQS workers: each record to a record handler, failures reported per record.
+
+``sqs_batch_handler(record_handler)`` is a Lambda handler: a batch of SQS records in, a partial batch response
+out, so only the records that raised are delivered again (and end in the queue's DLQ after its
+maxReceiveCount); Powertools' logger carries the Lambda context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.observability import get_logger
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def sqs_batch_handler(record_handler: Callable[[SQSRecord], None]) -> Handler:
+    """A Lambda handler that runs ``record_handler`` on every record of an SQS batch (partial batch failures)."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    @get_logger().inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """SQS batch -> partial batch response."""
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(response)
+
+    return handler
