@@ -63,6 +63,8 @@ ministack: $(MINISTACK_STAMP)
 # memcached, ~25 s the first time, a no-op afterwards. SGLANCE_SKIP_KEYSTONE=1 skips both.
 # The real Swift of the `swift` fixture (tests/support/swift.py): apt-installs Debian's Swift servers, swiftclient and
 # memcached on the first run (root or password-less sudo, ~15 s), a no-op afterwards. SGLANCE_SKIP_SWIFT=1 skips both.
+# The real Glance 33 of the `real_glance` fixture (the migration tests): its own virtualenv
+# (~/.cache/sglance/glance-venv), ~90 s the first time, a no-op afterwards. SGLANCE_SKIP_GLANCE=1 skips both.
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
@@ -73,6 +75,9 @@ ifneq ($(SGLANCE_SKIP_KEYSTONE),1)
 endif
 ifneq ($(SGLANCE_SKIP_SWIFT),1)
 	bash tests/backends/swift/install.sh
+endif
+ifneq ($(SGLANCE_SKIP_GLANCE),1)
+	bash tests/backends/glance/install.sh
 endif
 
 run: install

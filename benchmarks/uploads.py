@@ -596,7 +596,8 @@ def _presigned(
 ) -> tuple[Mark, Mark]:
     method: Literal["single", "multipart"] = "multipart" if flow == "multipart" else "single"
     try:
-        from sglance.uploader import ImageApi, Uploader
+        from sglance.api import ImageApi
+        from sglance.uploader import Uploader
     except ImportError:
         run.client = f"urllib3 thread pool ({PARALLEL}), sglance.uploader not importable"
         return _raw_presigned(base, image_id, path, size, method, run, mark)
@@ -624,7 +625,7 @@ def _presigned(
 
     pool = urllib3.PoolManager(num_pools=8, maxsize=32)
     with Uploader(base, pool=pool) as uploader:
-        uploader.api = TimedApi(base, {}, pool)
+        uploader.api = TimedApi(uploader.api.connection)
         result = uploader.upload(image_id, path, parallel=PARALLEL, method=method, wait=False, progress=Marks())
         returned = mark()
     run.client = f"sglance Uploader, {PARALLEL} threads" if method == "multipart" else "sglance Uploader"

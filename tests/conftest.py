@@ -20,6 +20,8 @@ moto keeps state per process, so a ``DevStack`` or ``mock_aws`` in the same proc
   (tests/backends/ceph), its endpoint, region and S3 keys as a dict. ``SGLANCE_SKIP_RGW=1`` skips its tests.
 - ``rbd_cluster`` (session), from the plugin ``tests.support.rbd``: that cluster with the RBD pool ``images``
   (conffile, fsid, the rados/rbd bindings and an ioctx for looking behind the RBD driver).
+- ``real_glance`` (session), from the plugin ``tests.support.glance``: a real Glance 33 on 127.0.0.1
+  (tests/backends/glance) against the ``keystone`` fixture, in its catalog. ``SGLANCE_SKIP_GLANCE=1`` skips its tests.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from devstack.emulator import serialize_moto_dynamodb
 if TYPE_CHECKING:
     from tests.backends.keystone.accounts import KeystoneEnv
 
-# Fixture modules of real backends (tests/support): ``swift``, ``swift_proxy``; ``rgw``; ``rbd_cluster``.
-pytest_plugins = ["tests.support.swift", "tests.support.rgw", "tests.support.rbd"]
+# Fixture modules of real backends (tests/support): ``swift``, ``swift_proxy``; ``rgw``; ``rbd_cluster``;
+# ``real_glance``.
+pytest_plugins = ["tests.support.swift", "tests.support.rgw", "tests.support.rbd", "tests.support.glance"]
 
 AWS_REGION = "us-east-1"
 FAKE_CREDENTIALS = "testing"

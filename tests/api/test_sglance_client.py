@@ -1,5 +1,6 @@
 """The ``sglance`` client against the local stack: presigned single and multipart uploads, a crash and a resume,
-retries of failed part PUTs, a refusal, abort, and the command line.
+retries of failed part PUTs, a refusal, abort, create in one command, verified and resumed downloads (streamed, and
+redirected to S3 as behind API Gateway), and the command line.
 
 The server picks the part size (``multipart_part_size``, 64 MiB by default); files are sized from what the stack
 runs with, so the multipart cases send two parts, the second one small. moto keeps objects in memory: the whole
@@ -18,16 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 import urllib3
+from keystoneauth1 import session as ks_session
 
 from devstack.stack import DevStack
-from sglance.uploader import (
-    ChecksumMismatchError,
-    FileDigest,
-    Uploader,
-    UploadInterruptedError,
-    UploadRefusedError,
-)
+from sglance.connection import ApiConnection
+from sglance.download import Downloader
+from sglance.errors import ChecksumMismatchError, UploadInterruptedError, UploadRefusedError
+from sglance.uploader import Uploader
+from sglance.wire import FileDigest
 from tests.api.support import A_MEMBER, GlanceHttp
 
 pytestmark = pytest.mark.api
@@ -88,8 +89,20 @@ def _sglance(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
+class RecordingSession(requests.Session):
+    """The HTTP session under the client's keystoneauth session: records every API call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.calls.append((str(method), urlsplit(str(url)).path))
+        return super().request(method, url, *args, **kwargs)
+
+
 class FaultyPool(urllib3.PoolManager):
-    """Fails the next S3 PUTs as told ("reset": a dropped connection, "expired": S3's 403); records every call."""
+    """Fails the next S3 PUTs as told ("reset": a dropped connection, "expired": S3's 403); records every S3 call."""
 
     def __init__(self, *faults: str) -> None:
         super().__init__(maxsize=8)
@@ -177,12 +190,14 @@ def test_upload__with_a_dropped_connection_and_an_expired_url__retries_and_refre
     image_id = _image(http, tag)
     path = _file(tmp_path, MiB)
     pool = FaultyPool("reset", "expired")
+    api_calls = RecordingSession()
+    connection = ApiConnection(ks_session.Session(session=api_calls, additional_headers=A_MEMBER.headers), endpoint)
 
-    with Uploader(endpoint, A_MEMBER.headers, retry_backoff_s=0.01, wait_timeout_s=30, pool=pool) as client:
+    with Uploader(connection, retry_backoff_s=0.01, wait_timeout_s=30, pool=pool) as client:
         result = client.upload(image_id, path, method="multipart")
 
     puts = [path for method, path in pool.calls if method == "PUT"]
-    refreshes = [path for method, path in pool.calls if method == "POST" and path.endswith("/upload/parts")]
+    refreshes = [path for method, path in api_calls.calls if method == "POST" and path.endswith("/upload/parts")]
     assert (result.status, result.parts_sent) == ("active", (1,))
     assert len(puts) == 3
     assert len(refreshes) == 1
@@ -233,7 +248,7 @@ def test_cli_upload__exits_0_with_a_summary_and_the_image_active(
     image_id = _image(http, tag)
     path = _file(tmp_path, 2 * MiB)
 
-    done = _sglance(endpoint, "upload", image_id, str(path), "--parallel", "2", "--timeout", "30")
+    done = _sglance(endpoint, "upload", image_id, str(path), "--parallel", "2", "--wait-timeout", "30")
     no_session = _sglance(endpoint, "status", image_id)
 
     assert done.returncode == 0, done.stderr
@@ -253,3 +268,73 @@ def test_verify__of_an_image_with_another_hash__raises_checksum_mismatch(tmp_pat
         Uploader.verify(image, path, digest)
 
     assert list(mismatch.value.mismatches) == ["os_hash_value"]
+
+
+def test_cli_create__registers_uploads_and_verifies_in_one_command(
+    http: GlanceHttp, tag: str, endpoint: str, tmp_path: Path
+) -> None:
+    path = _file(tmp_path, 2 * MiB + 3)
+
+    done = _sglance(
+        endpoint, "create", f"sglance-{tag}", str(path), "--tag", tag, "--property", "os_distro=cirros",
+        "--visibility", "private", "--min-disk", "1", "--wait-timeout", "30",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    image_id = done.stdout.split()[1]
+    image = http.show(image_id, A_MEMBER).json()
+    assert (image["name"], image["tags"], image["os_distro"], image["visibility"], image["min_disk"]) == (
+        f"sglance-{tag}",
+        [tag],
+        "cirros",
+        "private",
+        1,
+    )
+    assert image["owner"] == A_MEMBER.project_id
+    _assert_active_with(http, image_id, path)
+
+
+class RecordingPool(urllib3.PoolManager):
+    """Records the headers of every request sent through it (the presigned S3 requests)."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=8)
+        self.sent: list[tuple[str, dict[str, str]]] = []
+
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> urllib3.BaseHTTPResponse:  # type: ignore[override]
+        self.sent.append((method, dict(kw.get("headers") or {})))
+        return super().urlopen(method, url, redirect=redirect, **kw)
+
+
+def test_download__resumes_a_partial_file_and_verifies_the_whole(
+    http: GlanceHttp, tag: str, uploader: Uploader, tmp_path: Path
+) -> None:
+    image_id = _image(http, tag)
+    path = _file(tmp_path, 5 * MiB + 1)
+    uploader.upload(image_id, path)
+    target = tmp_path / "back.raw"
+    target.with_name("back.raw.part").write_bytes(path.read_bytes()[: 2 * MiB])
+
+    result = Downloader(uploader.api, uploader.pool).download(image_id, target)
+
+    assert (result.resumed_from, result.bytes_received) == (2 * MiB, 3 * MiB + 1)
+    assert target.read_bytes() == path.read_bytes()
+    assert not target.with_name("back.raw.part").exists()
+    assert (result.checksum, result.os_hash_value) == _hashes(path)
+
+
+def test_download__redirected_to_a_presigned_get__sends_s3_no_api_credentials(
+    http: GlanceHttp, tag: str, uploader: Uploader, redirect_endpoint: str, tmp_path: Path
+) -> None:
+    image_id = _image(http, tag)
+    path = _file(tmp_path, MiB)
+    uploader.upload(image_id, path)
+    pool = RecordingPool()
+
+    with Uploader(redirect_endpoint, A_MEMBER.headers, token="a-token", pool=pool) as behind_gateway:
+        result = Downloader(behind_gateway.api, pool).download(image_id, tmp_path / "back.raw")
+
+    assert (tmp_path / "back.raw").read_bytes() == path.read_bytes()
+    assert result.bytes_received == MiB
+    assert [method for method, _ in pool.sent] == ["GET"]
+    assert not {name.lower() for name in pool.sent[0][1]} & {"x-auth-token", "x-project-id", "x-roles", "x-user-id"}
