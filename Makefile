@@ -36,7 +36,7 @@ endef
 # jsii prints an end-of-life banner for old Node versions unless this names the running Node major.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 20)
 
-.PHONY: install backends ministack e2e run test unit integration api lint typecheck format bench synth clean
+.PHONY: install backends ministack e2e run run-keystone tempest test unit integration api lint typecheck format bench synth clean
 
 $(STAMP): pyproject.toml
 	$(call venv_for,$(VENV))
@@ -82,6 +82,11 @@ endif
 
 run: install
 	$(BIN)/python -m devstack
+
+# The local stack against a real Keystone (the tests' one, installed on first use), with a printed clouds.yaml of an
+# admin and members of two projects. A Keystone of your own: `$(BIN)/python -m devstack --keystone-url URL`.
+run-keystone: install
+	$(BIN)/python -m devstack --keystone
 
 test: install lint backends ministack
 	$(BIN)/pytest
