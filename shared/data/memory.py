@@ -150,7 +150,9 @@ class MemoryItemStore(ItemStore):
             found = [i for (p, s), i in self._items.items() if p == pk and s.startswith(sk_prefix)]
             return copy.deepcopy(sorted(found, key=lambda i: i.sk))
 
-    def index(self, partition: str, sort_key: str, descending: bool, after: str | None) -> Iterator[tuple[str, str]]:
+    def index(
+        self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
+    ) -> Iterator[tuple[str, str]]:
         with self._lock:
             entries = [
                 (i.sorts[sort_key], i.pk) for i in self._items.values() if i.lp == partition and sort_key in i.sorts

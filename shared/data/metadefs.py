@@ -123,8 +123,11 @@ class ItemStore(ABC):
         """The items of partition ``pk`` whose ``sk`` starts with ``sk_prefix``, in ``sk`` order."""
 
     @abstractmethod
-    def index(self, partition: str, sort_key: str, descending: bool, after: str | None) -> Iterator[tuple[str, str]]:
-        """``(sort value, pk)`` of list partition ``partition`` on the ``list-<sort_key>`` index, after ``after``."""
+    def index(
+        self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
+    ) -> Iterator[tuple[str, str]]:
+        """``(sort value, pk)`` of list partition ``partition`` on the ``list-<sort_key>`` index, after ``after``,
+        read ``page_size`` entries at a time."""
 
     @abstractmethod
     def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
@@ -409,7 +412,7 @@ class MetadefRepository:
 
         if resource_types:
             return self._by_resource_types(resource_types, keeps, index_key, descending, limit, after)
-        streams = [self._store.index(p, index_key, descending, after)
+        streams = [self._store.index(p, index_key, descending, after, limit + 1)
                    for p in partitions_for(project_id, is_admin, visibility)]  # fmt: skip
         names = (pk[len(NS_PREFIX) :] for pk in merged_ids(streams, descending))
         kept: list[Namespace] = []
@@ -510,7 +513,7 @@ class MetadefRepository:
 
     def resource_types(self) -> list[ResourceType]:
         """Every resource type, by name (one index Query, one BatchGetItem per 100)."""
-        pks = [pk for _, pk in self._store.index(ALL_RESOURCE_TYPES, "name", False, None)]
+        pks = [pk for _, pk in self._store.index(ALL_RESOURCE_TYPES, "name", False, None, 100)]
         found: dict[str, ResourceType] = {}
         for start in range(0, len(pks), 100):
             for item in self._store.batch_get([(pk, RT_SK) for pk in pks[start : start + 100]]):

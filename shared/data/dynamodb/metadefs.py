@@ -81,8 +81,10 @@ class DynamoItemStore(ItemStore):
         rows = self._item.query(pk, range_key_condition=condition, consistent_read=True)
         return [self._to_item(r) for r in rows]
 
-    def index(self, partition: str, sort_key: str, descending: bool, after: str | None) -> Iterator[tuple[str, str]]:
-        yield from self._models.query_index(partition, sort_key, descending, after, MAX_QUERY_PAGE)
+    def index(
+        self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
+    ) -> Iterator[tuple[str, str]]:
+        yield from self._models.query_index(partition, sort_key, descending, after, min(page_size, MAX_QUERY_PAGE))
 
     def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
         if not keys:
