@@ -363,7 +363,7 @@ def parse_object(body: Any, nested: bool = False) -> ObjectSpec:
     required = _string_list(body["required"], "object required") if "required" in body else ()
     return ObjectSpec(
         name=name,
-        description=_string(body, "description", "object", 500),
+        description=_string(body, "description", "object", None),
         required=required,
         properties=_definitions(body.get("properties", {}), "object"),
     )

@@ -381,3 +381,52 @@ class MetadefService:
         remaining = {k: v for k, v in ns.associations.items() if k != resource_type}
         self.repo.save_associations(replace(ns, associations=remaining), removed=resource_type)
         self._send(policy, "metadef_resource_type.delete", p.metadef_association_payload(name, association, True))
+
+
+# -- loading definition files (glance-manage db_load_metadefs) -------------------------------------------------------
+
+LOAD_MODES = ("skip", "merge", "overwrite")
+
+
+def load_namespace(repo: MetadefRepository, body: Any, owner: str, mode: str, now: datetime) -> str:
+    """Load one definition document (the format of Glance's ``etc/metadefs/*.json``) into the catalog.
+
+    ``mode``: ``skip`` leaves an existing namespace as it is (a second load changes nothing), ``merge`` adds the
+    objects, properties, tags and associations it lacks, ``overwrite`` replaces it with the file's. Returns what
+    happened: ``created``, ``skipped``, ``merged`` or ``replaced``. No events are sent and no policy is asked: this is
+    the operator's tool, as glance-manage is.
+    """
+    spec = md.parse_namespace(body)
+    for names, kind in (([a.name for a in spec.associations], "resource type association"),
+                        ([o.name for o in spec.objects], "object"), ([pr.name for pr in spec.properties], "property"),
+                        (spec.tags, "tag")):  # fmt: skip
+        _unique(names, kind, spec.namespace)
+    associations = {a.name: md.new_association(a, now) for a in spec.associations}
+    ns = replace(md.new_namespace(spec, owner, now), associations=associations)
+    children: list[md.Child] = [
+        *(md.new_object(o, now) for o in spec.objects),
+        *(md.new_property(pr, now) for pr in spec.properties),
+        *(md.MetadefTag(t, now, now) for t in spec.tags),
+    ]
+    current = repo.get_namespace(spec.namespace)
+    if current is None:
+        repo.add_namespace(ns, children)
+        return "created"
+    if mode == "skip":
+        return "skipped"
+    if mode == "overwrite":
+        repo.delete_namespace(current)
+        repo.add_namespace(ns, children)
+        return "replaced"
+    for child in children:
+        kind = "object" if isinstance(child, md.MetadefObject) else "property"
+        kind = "tag" if isinstance(child, md.MetadefTag) else kind
+        if repo.get_child(current, kind, child.name) is None:
+            repo.put_child(current, child)
+    missing = {k: v for k, v in associations.items() if k not in current.associations}
+    for name, association in missing.items():
+        repo.ensure_resource_type(name, now)
+        current = repo.save_associations(
+            replace(current, associations={**current.associations, name: association}), added=name
+        )
+    return "merged"
