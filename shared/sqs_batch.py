@@ -2,7 +2,8 @@
 
 ``sqs_batch_handler(record_handler)`` is a Lambda handler: a batch of SQS records in, a partial batch response
 out, so only the records that raised are delivered again (and end in the queue's DLQ after its
-maxReceiveCount); Powertools' logger carries the Lambda context.
+maxReceiveCount); Powertools' logger carries the Lambda context. A record handler with a ``lambda_context``
+parameter gets the context, and ``lambda_deadline`` turns it into the plain deadline the services take.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.deadline import WORKER, Deadline
 from shared.observability import get_logger
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def sqs_batch_handler(record_handler: Callable[[SQSRecord], None]) -> Handler:
+def sqs_batch_handler(record_handler: Callable[[SQSRecord, LambdaContext], None]) -> Handler:
     """A Lambda handler that runs ``record_handler`` on every record of an SQS batch (partial batch failures)."""
     processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -32,3 +34,8 @@ def sqs_batch_handler(record_handler: Callable[[SQSRecord], None]) -> Handler:
         return dict(response)
 
     return handler
+
+
+def lambda_deadline(context: LambdaContext, margin_s: float) -> Deadline:
+    """The deadline of a worker's invocation: its remaining time, less ``margin_s`` to hand the work on."""
+    return Deadline.after(context.get_remaining_time_in_millis() / 1000 - margin_s, WORKER)

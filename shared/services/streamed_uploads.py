@@ -19,6 +19,7 @@ from shared.domain.errors import (
     RequestTooLargeError,
     StoreUnavailableError,
     UnsupportedMediaTypeError,
+    UploadSupersededError,
 )
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession
@@ -86,6 +87,7 @@ class StreamedUploads:
         """
         limit = self.settings.api_body_limit
         self.events.image_prepare(image, None, request_id)
+        heartbeat = self.sessions.heartbeat(image.id, session)
         try:
             with self.finalizer.new_digest(image) as stream:
 
@@ -94,6 +96,7 @@ class StreamedUploads:
                         stream.feed(chunk)
                         if limit and stream.size > limit:
                             raise RequestTooLargeError(detail=too_large(limit))
+                        heartbeat.beat()
                         yield chunk
 
                 self.bucket.upload_chunks(session.key, teed(), self.settings.multipart_part_size)
@@ -101,6 +104,10 @@ class StreamedUploads:
         except (SizeCapExceededError, RequestTooLargeError) as exc:
             self._fail(image.id, session, str(exc), request_id)
             raise RequestTooLargeError(detail=str(exc)) from None
+        except UploadSupersededError:
+            # Aborted or swept while the body arrived: the image is someone else's now; drop what was written.
+            self.bucket.delete(session.key)
+            raise
         except GlanceError:
             self._fail(image.id, session, "upload failed", request_id)
             raise
