@@ -16,6 +16,7 @@ from shared.domain.errors import (
     GoneError,
     InvalidImageDataError,
     InvalidInputError,
+    NotFoundError,
     RequestTooLargeError,
     StoreUnavailableError,
     UnsupportedMediaTypeError,
@@ -117,7 +118,9 @@ class StreamedUploads:
         refused = refusal(session, digest)
         outcome = self.finalizer.record(image.id, session, refused or digest, request_id=request_id)
         if outcome is Outcome.ORPHAN:
-            raise GoneError(image_id=image.id)
+            if self._deleted(image.id):
+                raise GoneError(image_id=image.id)
+            raise UploadSupersededError(image_id=image.id)  # aborted by its owner, or swept, meanwhile
         if outcome is Outcome.OVER_QUOTA:
             reason = self.uow.repo.get(image.id).extra_properties.get(UPLOAD_ERROR_PROPERTY)
             raise QuotaExceededError(reason or "Quota exceeded: the image data would pass a project limit.")
@@ -126,6 +129,12 @@ class StreamedUploads:
         if refused is not None:
             raise InvalidInputError(refused.message)
         return self.uow.repo.get(image.id)
+
+    def _deleted(self, image_id: str) -> bool:
+        try:
+            return self.uow.repo.get(image_id).is_deleted()
+        except NotFoundError:
+            return True
 
     def _fail(self, image_id: str, session: UploadSession, reason: str, request_id: str | None) -> None:
         self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason), request_id=request_id)
