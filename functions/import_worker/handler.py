@@ -17,7 +17,8 @@ from shared.observability import get_logger
 from shared.services.finalize import FinalizeDeferredError, Outcome
 from shared.sqs_batch import lambda_deadline, sqs_batch_handler
 
-logger = get_logger()
+FUNCTION = "import-worker"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
@@ -32,4 +33,4 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         raise FinalizeDeferredError(job.image_id)
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(record_handler, FUNCTION, expected=(FinalizeDeferredError,))

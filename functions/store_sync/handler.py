@@ -20,7 +20,8 @@ from shared.observability import get_logger
 from shared.services.replication import JobFailedError, RetryLaterError
 from shared.sqs_batch import lambda_deadline, sqs_batch_handler
 
-logger = get_logger()
+FUNCTION = "store-sync"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
@@ -53,4 +54,4 @@ def _visible_again(record: SQSRecord, delay: int) -> None:
     )
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(record_handler, FUNCTION, expected=(RetryLaterError, JobFailedError))

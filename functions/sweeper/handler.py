@@ -14,7 +14,8 @@ from shared.bootstrap import Container
 from shared.config import get_settings
 from shared.observability import get_logger
 
-logger = get_logger()
+FUNCTION = "sweeper"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 

@@ -18,7 +18,8 @@ from shared.jobrunner import NoJobLauncher
 from shared.jobs import CopyJob, DeleteJob, FinalizeJob, ImportJob, Job, MalformedJobError, read_envelope
 from shared.observability import get_logger
 
-logger = get_logger()
+FUNCTION = "task-runner"
+logger = get_logger(FUNCTION)
 
 
 def run(job: Job, container: Container) -> str:

@@ -19,7 +19,8 @@ from shared.observability import get_logger
 from shared.services.finalize import FinalizeDeferredError, Outcome
 from shared.sqs_batch import lambda_deadline, sqs_batch_handler
 
-logger = get_logger()
+FUNCTION = "upload-complete"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
@@ -41,4 +42,4 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             raise FinalizeDeferredError(key)
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(record_handler, FUNCTION, expected=(FinalizeDeferredError,))
