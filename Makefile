@@ -65,6 +65,8 @@ ministack: $(MINISTACK_STAMP)
 # memcached on the first run (root or password-less sudo, ~15 s), a no-op afterwards. SGLANCE_SKIP_SWIFT=1 skips both.
 # The real Glance 33 of the `real_glance` fixture (the migration tests): its own virtualenv
 # (~/.cache/sglance/glance-venv), ~90 s the first time, a no-op afterwards. SGLANCE_SKIP_GLANCE=1 skips both.
+# The OCI registry (Debian's docker-registry) and skopeo that tests/infra/test_image.py pushes the data plane's image
+# with: apt-installed on the first run (~10 s), a no-op afterwards. SGLANCE_SKIP_REGISTRY=1 skips both.
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
@@ -78,6 +80,9 @@ ifneq ($(SGLANCE_SKIP_SWIFT),1)
 endif
 ifneq ($(SGLANCE_SKIP_GLANCE),1)
 	bash tests/backends/glance/install.sh
+endif
+ifneq ($(SGLANCE_SKIP_REGISTRY),1)
+	bash tests/backends/registry/install.sh
 endif
 
 run: install
