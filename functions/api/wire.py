@@ -91,7 +91,11 @@ def image_view(
     image: Image, properties: Mapping[str, str] | None = None, store_weights: Mapping[str, int] | None = None
 ) -> dict[str, Any]:
     """The JSON body of one image, as Glance's ResponseSerializer renders it; ``properties`` replaces the
-    image's extra properties (the ones the caller may read); ``stores`` is ordered by ``store_weights``."""
+    image's extra properties (the ones the caller may read).
+
+    ``store_weights`` holds every store of the deployment: ``stores`` is shown only where there are several, as
+    Glance shows it only with ``enabled_backends`` (multi-store), ordered by weight. With one store it is absent,
+    so clients that rewrite every property (openstacksdk's ``update_image``) never try to remove it."""
     extra = image.extra_properties if properties is None else properties
     view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
     view.update(image.import_progress())
@@ -122,7 +126,7 @@ def image_view(
         }
     )
     stores = image.stores
-    if stores:
+    if stores and (store_weights is None or len(store_weights) > 1):
         # Glance sorts locations by store weight, highest first (a stable sort; unknown stores weigh 0).
         weights = store_weights or {}
         view["stores"] = ",".join(sorted(stores, key=lambda store: -weights.get(store, 0)))

@@ -290,6 +290,13 @@ class Image(StoreCopies):
         self.record(UploadFailed(reason))
         self.record(ImageUpdated())
 
+    def refuse_import(self, stores: Iterable[str]) -> None:
+        """An import refused before it began (a web-download URL the policy refuses): the image keeps its status
+        and, as after any failed import, names the ``stores`` in ``os_glance_failed_import`` (the next import
+        clears it)."""
+        self.extra_properties[FAILED_IMPORT_PROPERTY] = ",".join(dict.fromkeys(stores))
+        self.record(ImageUpdated())
+
     def abort_upload(self) -> None:
         """The owner gives up, whoever moves the bytes (client, API, worker, job): uploading or importing -> queued.
 
