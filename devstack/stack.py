@@ -60,7 +60,10 @@ class DevStack:
         settings: Settings | None = None,
         app_factory: AppFactory | None = None,
         handlers: Mapping[str, str | LambdaHandler] | None = None,
+        auth: Mapping[str, Any] | None = None,
     ) -> None:
+        """``auth``: settings that replace trusted headers (Keystone mode, devstack/keystone.py)."""
+        self._auth = dict(auth or {})
         self._api_port = api_port
         self._aws_port = aws_port
         self.state_dir = state_dir
@@ -186,6 +189,7 @@ class DevStack:
                 "api_body_limit": 0,
                 # The emulator has the bus (and the rule -> queue): notifications always go there.
                 "notification_driver": "eventbridge",
+                **self._auth,
             },
         )
         # This process plays the launcher and the Lambda runtime: boto3 needs credentials (any will do for moto,
@@ -201,6 +205,7 @@ class DevStack:
                 "SGLANCE_AWS_REGION": self._settings.aws_region,
                 "SGLANCE_AWS_ENDPOINT_URL": self.aws_endpoint,
                 "SGLANCE_AUTH_MODE": "trusted-headers",
+                **{f"SGLANCE_{name.upper()}": _env_value(value) for name, value in self._auth.items()},
                 "SGLANCE_DATA_DELIVERY": "stream",
                 "SGLANCE_API_BODY_LIMIT": "0",
                 "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
@@ -279,6 +284,11 @@ class DevStack:
             "idle_queues": list(self.event_loop.idle_queues),
         }
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _env_value(value: Any) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    return str(secret() if callable(secret) else value)
 
 
 def _default_app_factory() -> AppFactory:

@@ -189,7 +189,15 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:
     """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it)."""
     settings = settings or get_settings()
-    app = FastAPI(title="Serverless Glance", version="2.5", docs_url=None, redoc_url=None, openapi_url=None)
+    # Glance answers 404 for a path with a trailing slash (/v2/images/), never a redirect.
+    app = FastAPI(
+        title="Serverless Glance",
+        version="2.5",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
     app.state.container = Container(settings, overrides or {})
     # What deps.py builds from the container, once per app (renew_state drops it with the container).
     app.state.controllers = {}

@@ -13,7 +13,14 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from shared.data.base import CounterUpdate, ImageRepository
-from shared.data.list_index import ALL_TASKS_PARTITION, partitions_of, sort_value, task_partition, task_sort_value
+from shared.data.list_index import (
+    ALL_TASKS_PARTITION,
+    partitions_of,
+    sort_value,
+    sweep_entry,
+    task_partition,
+    task_sort_value,
+)
 from shared.data.metadefs import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put
 from shared.data.tasks import TaskRepository
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
@@ -79,6 +86,12 @@ class MemoryImageRepository(ImageRepository):
     def _get_many(self, image_ids: Sequence[str]) -> dict[str, Image]:
         with self._lock:
             return {i: copy.deepcopy(self._images[i]) for i in image_ids if i in self._images}
+
+    def _overdue(self, partition: str, before: str, limit: int) -> list[tuple[str, str]]:
+        with self._lock:
+            entries = [(entry, img.id) for img in self._images.values() if (entry := sweep_entry(img)) is not None]
+        due = sorted((value, image_id) for (part, value), image_id in entries if part == partition and value <= before)
+        return due[:limit]
 
 
 class MemoryTaskRepository(TaskRepository):

@@ -20,6 +20,7 @@ The API maps each class (never a message) to an HTTP status in ``functions/api/e
     │   ├── DuplicateError
     │   ├── InvalidStatusTransitionError
     │   ├── ConcurrentUpdateError
+    │   ├── UploadSupersededError  the session being written was aborted or swept meanwhile
     │   ├── PropertyConflictError
     │   └── MetadefDuplicateError   a metadata definition with this name exists
     ├── GoneError                  the image went away during the request (410)
@@ -157,6 +158,12 @@ class ConcurrentUpdateError(ConflictError):
     """Another writer changed the image since it was read."""
 
     template = "Image {image_id} was changed by another request; reload it and retry."
+
+
+class UploadSupersededError(ConflictError):
+    """The upload session being written was aborted, swept or replaced meanwhile: the writer stops."""
+
+    template = "The upload of image {image_id} was aborted or timed out while its data was being written."
 
 
 class PropertyConflictError(ConflictError):
