@@ -20,6 +20,7 @@ from shared.domain.context import RequestContext
 if TYPE_CHECKING:
     from shared.data.base import ImageRepository
     from shared.data.dynamodb.table import TableModels
+    from shared.data.metadefs import MetadefRepository
     from shared.data.tasks import TaskRepository
     from shared.jobrunner import JobLauncher
     from shared.notifications import Notifier
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from shared.services.import_worker import ImportWorker
     from shared.services.imports import Imports
     from shared.services.locations import Locations
+    from shared.services.metadefs import MetadefService
     from shared.services.quotas import Quotas
     from shared.services.replication import Replicator, StoreSync
     from shared.services.staging import Staging
@@ -160,6 +162,18 @@ class Container:
             return DynamoImageRepository(self.table_models)
 
         return self._given("image_repository", build)
+
+    @cached_property
+    def metadef_repository(self) -> MetadefRepository:
+        """The metadata definitions catalog, in the images table."""
+
+        def build() -> MetadefRepository:
+            from shared.data.dynamodb.metadefs import DynamoItemStore
+            from shared.data.metadefs import MetadefRepository
+
+            return MetadefRepository(DynamoItemStore(self.table_models))
+
+        return self._given("metadef_repository", build)
 
     @cached_property
     def task_repository(self) -> TaskRepository:
@@ -436,6 +450,13 @@ class Container:
         from shared.services.downloads import Downloads
 
         return Downloads(self.image_bucket, self.stores, self.settings, self.events)
+
+    @cached_property
+    def metadefs(self) -> MetadefService:
+        """The metadata definitions catalog's use cases."""
+        from shared.services.metadefs import MetadefService
+
+        return MetadefService(self.metadef_repository, self.events)
 
     @cached_property
     def sweeper(self) -> Sweeper:

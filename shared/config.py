@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     multipart_max_parts: int = Field(default=1000, ge=1, le=10000)
     # Glance accepts any content declared raw; we refuse a recognised format declared as raw unless this is set.
     allow_raw_format_mismatch: bool = False
+    # Glance's [image_format] require_image_format_match: refuse bytes that are not the declared disk_format. False
+    # accepts them without a virtual size (safety checks still run); Tempest's coverage profile needs it.
+    require_image_format_match: bool = True
     # GET /file: "redirect" to a short-lived presigned GET (behind API Gateway), or "stream" through the API.
     data_delivery: Literal["redirect", "stream"] = "redirect"
     # Largest request body the API tier accepts; larger PUT /file bodies get a 413 naming the presigned upload.
@@ -230,6 +233,11 @@ class Settings(BaseSettings):
     def store_configs(self) -> dict[str, StoreConfig]:
         """The replication stores by id (the primary store excluded)."""
         return dict(self.stores)
+
+    @property
+    def store_weights(self) -> dict[str, int]:
+        """Every store's weight by id, the primary's included (Glance orders an image's stores by it)."""
+        return {self.primary_store_id: self.primary_store_weight, **{sid: c.weight for sid, c in self.stores}}
 
     # -- end stores -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from shared.data.list_index import (
     task_partition,
     task_sort_value,
 )
+from shared.data.metadefs import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put
 from shared.data.tasks import TaskRepository
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
 from shared.domain.image import Image
@@ -142,3 +143,52 @@ def _copy(task: Task) -> Task:
 def _refuse(counters: Sequence[CounterUpdate]) -> None:
     if counters:
         raise TypeError("the in-memory repository keeps no quota counters")
+
+
+class MemoryItemStore(ItemStore):
+    """The metadata definitions catalog's items in a dict (``shared/data/metadefs.py``), with DynamoDB's semantics:
+    keyed items, ``sk``-ordered partitions, sparse list indexes and all-or-nothing conditional writes."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], Item] = {}
+        self._lock = threading.Lock()
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        with self._lock:
+            item = self._items.get((pk, sk))
+            return copy.deepcopy(item)
+
+    def query(self, pk: str, sk_prefix: str = "") -> list[Item]:
+        with self._lock:
+            found = [i for (p, s), i in self._items.items() if p == pk and s.startswith(sk_prefix)]
+            return copy.deepcopy(sorted(found, key=lambda i: i.sk))
+
+    def index(
+        self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
+    ) -> Iterator[tuple[str, str]]:
+        with self._lock:
+            entries = [
+                (i.sorts[sort_key], i.pk) for i in self._items.values() if i.lp == partition and sort_key in i.sorts
+            ]
+        yield from _in_order(entries, descending, after)
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        with self._lock:
+            return [copy.deepcopy(self._items[k]) for k in dict.fromkeys(keys) if k in self._items]
+
+    def write(self, ops: Sequence[Op]) -> None:
+        with self._lock:
+            for position, op in enumerate(ops):
+                key = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
+                current = self._items.get(key)
+                if op.expect == 0 and current is not None:
+                    raise ConditionFailedError(position)
+                if isinstance(op, Check) and current is None:
+                    raise ConditionFailedError(position)
+                if op.expect and (current is None or current.version != op.expect):
+                    raise ConditionFailedError(position)
+            for op in ops:
+                if isinstance(op, Put):
+                    self._items[(op.item.pk, op.item.sk)] = copy.deepcopy(op.item)
+                elif isinstance(op, Delete):
+                    self._items.pop((op.pk, op.sk), None)

@@ -183,7 +183,10 @@ class UploadFinalizer:
         from shared.streams.inspection import ImageInspector
 
         inspector = ImageInspector(
-            image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch
+            image.disk_format,
+            image.container_format,
+            allow_raw_mismatch=self.settings.allow_raw_format_mismatch,
+            require_format_match=self.settings.require_image_format_match,
         )
         algo = hash_algo or self.settings.hashing_algorithm
         return StreamDigest(algo, inspector, self.settings.image_size_cap)

@@ -22,7 +22,7 @@ from shared.domain.status import ImageStatus
 from shared.jobs import ImportJob, MalformedJobError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
 from shared.services.leases import Heartbeat
-from shared.stores.base import StoreError
+from shared.stores.errors import StoreError
 from shared.streams.digest import Digest, SizeCapExceededError
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.jobrunner import JobLauncher, JobLaunchError, NoJobLauncher
 from shared.jobs import CopyJob, DeleteJob, StoreSyncJob
-from shared.stores.base import StoreError, StoreNotFoundError
+from shared.stores.errors import StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
