@@ -1,4 +1,5 @@
-"""The local stack: moto server, provisioned resources, the API under uvicorn and the SQS event loop.
+"""The local stack: moto server, provisioned resources, the API under uvicorn, the SQS event loop, the scheduler (the
+sweeper on its deployed schedule) and the local job runner (jobs as child processes).
 
 ``DevStack`` is what ``make run`` starts, and what API tests can start in-process. It owns one folder
 (``.devstack/`` by default) for its state file and for the temporary files moto spools large objects to;
@@ -26,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from devstack.emulator import serialize_moto_dynamodb
 from devstack.event_loop import EventLoop, LambdaHandler, default_handlers
 from devstack.provision import provision
+from devstack.scheduler import SWEEPER_HANDLER, Schedule, Scheduler
 from shared.config import Settings, get_settings
 from shared.resources import resources_for
 
@@ -77,6 +79,7 @@ class DevStack:
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
         self._event_loop: EventLoop | None = None
+        self._scheduler: Scheduler | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_tempdir: str | None = None
         self._tempdir_patched = False
@@ -126,6 +129,9 @@ class DevStack:
                 self.settings.aws_region,
             )
             self._event_loop.start()
+            # The deployed EventBridge schedule of the sweeper (functions/sweeper), at the same rate.
+            self._scheduler = Scheduler({"sweeper": Schedule(SWEEPER_HANDLER, self.settings.sweep_interval_seconds)})
+            self._scheduler.start()
             self._write_state_file()
         except BaseException:
             self.stop()
@@ -136,6 +142,9 @@ class DevStack:
         """Stop the event loop, the API and moto (in that order), and restore the process environment."""
         if not self._started:
             return
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if self._event_loop is not None:
             self._event_loop.stop()
             self._event_loop = None
@@ -189,6 +198,8 @@ class DevStack:
                 "api_body_limit": 0,
                 # The emulator has the bus (and the rule -> queue): notifications always go there.
                 "notification_driver": "eventbridge",
+                # Work too long for a worker's (simulated) timeout runs as a child: python -m functions.task_runner.
+                "job_launcher": "local",
                 **self._auth,
             },
         )
@@ -209,6 +220,7 @@ class DevStack:
                 "SGLANCE_DATA_DELIVERY": "stream",
                 "SGLANCE_API_BODY_LIMIT": "0",
                 "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
+                "SGLANCE_JOB_LAUNCHER": "local",
             }
         )
         get_settings.cache_clear()

@@ -312,8 +312,11 @@ class Image(StoreCopies):
     # -- owners and deadlines of the in-flight statuses -------------------------------------------
 
     def deadline(self) -> datetime | None:
-        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts; None when its
-        status is settled. An in-flight image without a session has no owner: its deadline is its last change."""
+        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts, or, for an active
+        image, when the first copy being written to another store is; None when nothing is in flight. An in-flight
+        image without a session has no owner: its deadline is its last change."""
+        if self.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+            return self.copy_deadline()
         if self.status not in IN_FLIGHT:
             return None
         if self.upload is None:
