@@ -103,9 +103,16 @@ def test_corpus__is_deterministic_and_small() -> None:
 # ----------------------------------------------------------------------------------------- container format
 
 
-@pytest.mark.parametrize("container_format", ["ovf", "ova", "ami", "aki", "ari", "docker", "compressed", None])
-def test_non_bare_container__skips_inspection(container_format: str | None) -> None:
+@pytest.mark.parametrize("container_format", ["compressed", None])
+def test_compressed_or_no_container__skips_inspection(container_format: str | None) -> None:
     assert inspect(qcow2_with_backing_file(), "qcow2", container_format) == Inspection(None, None, None)
+
+
+@pytest.mark.parametrize("container_format", ["ami", "aki", "ari", "docker", "ova", "ovf"])
+def test_other_containers__are_inspected_as_the_disk_they_carry(container_format: str) -> None:
+    result = inspect(qcow2_with_backing_file(), "qcow2", container_format)
+
+    assert result == Inspection("qcow2", None, "qcow2 image refused: backing_file: image has a backing file")
 
 
 # -------------------------------------------------------------------------------------------------- iso+gpt
