@@ -93,7 +93,7 @@ def _backed(fmt: str) -> bytes:
         return path.read_bytes()
 
 
-def _qcow2_header(version: int = 3, header_length: int = 104, *, backing: str | None = HOST_FILE) -> bytes:
+def qcow2_header(version: int = 3, header_length: int = 104, *, backing: str | None = HOST_FILE) -> bytes:
     """A bare qcow2 header (no tables): qemu's probe needs only the magic and the version."""
     backing_bytes = (backing or "").encode()
     backing_offset = 512 if backing else 0
@@ -135,7 +135,7 @@ def _qcow1_header() -> bytes:
 _DESCRIPTOR_BODY = 'CID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\n'
 
 
-def _descriptor(
+def vmdk_descriptor(
     *,
     before: bytes = b"# Disk DescriptorFile\n",
     version: str = "version=1",
@@ -144,6 +144,7 @@ def _descriptor(
     body: str = _DESCRIPTOR_BODY,
     pad_to: int = 0,
 ) -> bytes:
+    """A monolithicFlat VMDK text descriptor whose extent is ``/etc/passwd``; every part can be respelled."""
     text = (version + "\n" + body + extent + "\n").replace("\n", newline).encode()
     data = before + text
     return data.ljust(pad_to, b"\x00")
@@ -183,14 +184,15 @@ def _dmg() -> bytes:
     return bytes(64 * KiB) + bytes(trailer)
 
 
-def _iso_with(head: bytes) -> bytes:
+def iso_with(head: bytes) -> bytes:
     """An ISO 9660 volume whose system area (the first 32 KiB, free for anything) starts with ``head``."""
     iso = bytearray(iso_image(256 * KiB))
     iso[: len(head)] = head
     return bytes(iso)
 
 
-def _tar_named(member: str, content: bytes) -> bytes:
+def tar_named(member: str, content: bytes) -> bytes:
+    """A GNU tar archive holding one member ``member`` with ``content``."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         info = tarfile.TarInfo(member)
@@ -220,40 +222,40 @@ def _hostile() -> list[Payload]:
     ]
     for version in (2, 3, 4):
         for length in (0, 1, 72, 105, 4097):
-            data = _qcow2_header(version, length)
+            data = qcow2_header(version, length)
             payloads.append(Payload(f"qcow2 magic v{version}, header length {length}", data, "qcow2"))
     payloads.append(Payload("qcow2 magic and version only (8 bytes)", b"QFI\xfb\x00\x00\x00\x03", "qcow2"))
-    payloads.append(Payload("qcow2 header, 104 bytes", _qcow2_header(3, 104)[:104], "qcow2"))
+    payloads.append(Payload("qcow2 header, 104 bytes", qcow2_header(3, 104)[:104], "qcow2"))
     spellings: dict[str, bytes] = {
-        "canonical": _descriptor(),
-        "no leading comment": _descriptor(before=b""),
-        "version 2": _descriptor(version="version=2"),
-        "version 3": _descriptor(version="version=3"),
-        "CRLF": _descriptor(newline="\r\n"),
-        "comment with binary bytes": _descriptor(before=b"#\x00\x01\x02\xff\xfe binary\x7f\n"),
-        "many comment lines": _descriptor(before=b"".join(b"# comment %d\n" % i for i in range(60))),
-        "blank lines of spaces": _descriptor(before=b"   \n \r\n# c\n      \n"),
-        "unquoted createType": _descriptor(body=_DESCRIPTOR_BODY.replace('"monolithicFlat"', "monolithicFlat")),
-        "spaced extent": _descriptor(extent=f'RW    8      FLAT     "{HOST_FILE}"     0'),
-        "tab-spaced extent": _descriptor(extent=f'RW\t8\tFLAT\t"{HOST_FILE}"\t0'),
-        "lower-case access": _descriptor(extent=f'rw 8 FLAT "{HOST_FILE}" 0'),
-        "read-only extent": _descriptor(extent=f'RDONLY 8 FLAT "{HOST_FILE}" 0'),
-        "vmfs extent": _descriptor(body='createType="vmfs"\n', extent=f'RW 8 VMFS "{HOST_FILE}"'),
-        "sparse extent": _descriptor(body='createType="monolithicSparse"\n', extent=f'RW 8 SPARSE "{HOST_FILE}"'),
+        "canonical": vmdk_descriptor(),
+        "no leading comment": vmdk_descriptor(before=b""),
+        "version 2": vmdk_descriptor(version="version=2"),
+        "version 3": vmdk_descriptor(version="version=3"),
+        "CRLF": vmdk_descriptor(newline="\r\n"),
+        "comment with binary bytes": vmdk_descriptor(before=b"#\x00\x01\x02\xff\xfe binary\x7f\n"),
+        "many comment lines": vmdk_descriptor(before=b"".join(b"# comment %d\n" % i for i in range(60))),
+        "blank lines of spaces": vmdk_descriptor(before=b"   \n \r\n# c\n      \n"),
+        "unquoted createType": vmdk_descriptor(body=_DESCRIPTOR_BODY.replace('"monolithicFlat"', "monolithicFlat")),
+        "spaced extent": vmdk_descriptor(extent=f'RW    8      FLAT     "{HOST_FILE}"     0'),
+        "tab-spaced extent": vmdk_descriptor(extent=f'RW\t8\tFLAT\t"{HOST_FILE}"\t0'),
+        "lower-case access": vmdk_descriptor(extent=f'rw 8 FLAT "{HOST_FILE}" 0'),
+        "read-only extent": vmdk_descriptor(extent=f'RDONLY 8 FLAT "{HOST_FILE}" 0'),
+        "vmfs extent": vmdk_descriptor(body='createType="vmfs"\n', extent=f'RW 8 VMFS "{HOST_FILE}"'),
+        "sparse extent": vmdk_descriptor(body='createType="monolithicSparse"\n', extent=f'RW 8 SPARSE "{HOST_FILE}"'),
         "version line alone": b"version=1\n",
-        "padded with zeros": _descriptor(pad_to=64 * KiB),
-        "upper-case key": _descriptor(version="VERSION=1"),
-        "spaced key": _descriptor(version="version = 1"),
-        "quoted version": _descriptor(version='version="1"'),
+        "padded with zeros": vmdk_descriptor(pad_to=64 * KiB),
+        "upper-case key": vmdk_descriptor(version="VERSION=1"),
+        "spaced key": vmdk_descriptor(version="version = 1"),
+        "quoted version": vmdk_descriptor(version='version="1"'),
     }
     for spelling, data in spellings.items():
         name = f"vmdk descriptor: {spelling}"
         payloads.append(Payload(name, data, "vmdk", qemu_reads_raw=name in LENIENT_ONLY))
     payloads += [
-        Payload("iso whose system area starts with qcow2", _iso_with(_qcow2_header()[:1024]), "qcow2"),
-        Payload("iso whose system area is a vmdk descriptor", _iso_with(_descriptor()), "vmdk"),
-        Payload("iso whose system area starts with vhdx", _iso_with(b"vhdxfile" + bytes(8)), "vhdx"),
-        Payload("tar whose first member name is a vmdk version line", _tar_named("version=1\n", b"x" * 100), "vmdk"),
+        Payload("iso whose system area starts with qcow2", iso_with(qcow2_header()[:1024]), "qcow2"),
+        Payload("iso whose system area is a vmdk descriptor", iso_with(vmdk_descriptor()), "vmdk"),
+        Payload("iso whose system area starts with vhdx", iso_with(b"vhdxfile" + bytes(8)), "vhdx"),
+        Payload("tar whose first member name is a vmdk version line", tar_named("version=1\n", b"x" * 100), "vmdk"),
     ]
     return payloads
 
@@ -280,7 +282,7 @@ def _benign() -> list[Payload]:
         Payload("gpt disk", gpt_disk(), raw),
         Payload("iso", iso_image(), raw),
         Payload("raw made by qemu-img", _made("raw"), raw),
-        Payload("tar of a text file", _tar_named("notes.txt", b"hello\n" * 50), raw),
+        Payload("tar of a text file", tar_named("notes.txt", b"hello\n" * 50), raw),
         Payload("comment lines only", b"# just a comment\n# another\n" + bytes(4 * KiB), raw),
     ]
 
