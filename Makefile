@@ -65,6 +65,8 @@ ministack: $(MINISTACK_STAMP)
 # memcached on the first run (root or password-less sudo, ~15 s), a no-op afterwards. SGLANCE_SKIP_SWIFT=1 skips both.
 # The real Glance 33 of the `real_glance` fixture (the migration tests): its own virtualenv
 # (~/.cache/sglance/glance-venv), ~90 s the first time, a no-op afterwards. SGLANCE_SKIP_GLANCE=1 skips both.
+# qemu-img (Debian's qemu-utils), the oracle of the format-confusion tests; SGLANCE_SKIP_QEMU=1 skips the install
+# (the tests then skip with the reason).
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
@@ -78,6 +80,9 @@ ifneq ($(SGLANCE_SKIP_SWIFT),1)
 endif
 ifneq ($(SGLANCE_SKIP_GLANCE),1)
 	bash tests/backends/glance/install.sh
+endif
+ifneq ($(SGLANCE_SKIP_QEMU),1)
+	bash tests/backends/qemu/install.sh
 endif
 
 run: install
