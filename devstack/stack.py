@@ -60,7 +60,10 @@ class DevStack:
         settings: Settings | None = None,
         app_factory: AppFactory | None = None,
         handlers: Mapping[str, str | LambdaHandler] | None = None,
+        auth: Mapping[str, Any] | None = None,
     ) -> None:
+        """``auth``: settings that replace trusted headers (Keystone mode, devstack/keystone.py)."""
+        self._auth = dict(auth or {})
         self._api_port = api_port
         self._aws_port = aws_port
         self.state_dir = state_dir
@@ -115,6 +118,7 @@ class DevStack:
             self._configure_process()
             resources = resources_for(self.settings)
             provision(resources, self.aws_endpoint, self.settings.aws_region)
+            _load_metadefs(self.settings)
             self._start_api()
             self._event_loop = EventLoop(
                 self._handlers if self._handlers is not None else default_handlers(resources),
@@ -185,6 +189,7 @@ class DevStack:
                 "api_body_limit": 0,
                 # The emulator has the bus (and the rule -> queue): notifications always go there.
                 "notification_driver": "eventbridge",
+                **self._auth,
             },
         )
         # This process plays the launcher and the Lambda runtime: boto3 needs credentials (any will do for moto,
@@ -200,6 +205,7 @@ class DevStack:
                 "SGLANCE_AWS_REGION": self._settings.aws_region,
                 "SGLANCE_AWS_ENDPOINT_URL": self.aws_endpoint,
                 "SGLANCE_AUTH_MODE": "trusted-headers",
+                **{f"SGLANCE_{name.upper()}": _env_value(value) for name, value in self._auth.items()},
                 "SGLANCE_DATA_DELIVERY": "stream",
                 "SGLANCE_API_BODY_LIMIT": "0",
                 "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
@@ -280,6 +286,11 @@ class DevStack:
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
 
+def _env_value(value: Any) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    return str(secret() if callable(secret) else value)
+
+
 def _default_app_factory() -> AppFactory:
     module_name, _, attr = API_APP_FACTORY.partition(":")
     try:
@@ -322,3 +333,13 @@ def _require[T](value: T | None, name: str) -> T:
     if value is None:
         raise DevStackError(f"DevStack.{name} is only known after start()")
     return value
+
+
+def _load_metadefs(settings: Settings) -> None:
+    """The definitions we ship, in the catalog from the start (as devstack's Glance runs db_load_metadefs)."""
+    from shared.bootstrap import Container
+    from shared.metadefs.load import DEFINITIONS, load_directory
+
+    container = Container(settings)
+    load_directory(container.metadef_repository, DEFINITIONS)
+    container.aws.close()

@@ -20,9 +20,15 @@ Two views of the bytes, and both must agree with the declared ``disk_format``:
    - anything else is refused; then the detected inspector's safety checks run, and a failure refuses the image,
      except GPT failures listed in ``gpt_safety_checks_nonfatal`` and, for aki/ari, the ``mbr`` check.
 
+   ``require_format_match=False`` is Glance's ``require_image_format_match = False``: a format that does not match
+   the declared one (or no single format at all, or a structure that cannot be read) is accepted without a virtual
+   size. Unlike Glance, the detected format's safety checks still run: a mismatch setting is no reason to let a
+   backing file or a data file through.
+
 2. qemu's own probe (``shared.streams.qemu_probe``), which Glance does not run: content in which qemu would find
    a format other than the declared one is refused (declared raw: unless ``allow_raw_mismatch``), whether or not
-   oslo recognised it.
+   oslo recognised it. Without ``require_format_match`` only content declared raw is held to it: that is format
+   confusion, not a format mismatch.
 
 Containers (beyond Glance, which inspects ``bare`` only): ``bare``, ``ami``, ``aki``, ``ari`` and ``docker`` are
 inspected as the disk they carry; ``ova`` and ``ovf`` tarballs have every disk member inspected as the declared
@@ -96,6 +102,10 @@ class _Refused(Exception):
         self.reason = reason
 
 
+class _Mismatch(_Refused):
+    """The bytes are not the declared format (or no single format): refused only when a match is required."""
+
+
 class _BlockSource:
     """The readable that ``InspectWrapper`` pulls from: each read returns the block pushed just before it."""
 
@@ -129,13 +139,24 @@ class _ProbeWindow:
         return qemu_probe.probe(bytes(self.head), self.tail)
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What the uploader declared and how strictly the bytes must match it (see ``ImageInspector``)."""
+
+    disk_format: str | None
+    allow_raw_mismatch: bool
+    gpt_nonfatal: frozenset[str]
+    require_match: bool
+
+
 class _DiskInspector:
     """One disk's bytes, in order: oslo's detection and safety checks, then qemu's probe."""
 
-    def __init__(self, disk_format: str | None, allow_raw_mismatch: bool, gpt_nonfatal: frozenset[str]) -> None:
-        self._disk_format = disk_format
-        self._allow_raw_mismatch = allow_raw_mismatch
-        self._gpt_nonfatal = gpt_nonfatal
+    def __init__(self, rules: _Rules) -> None:
+        self._disk_format = rules.disk_format
+        self._allow_raw_mismatch = rules.allow_raw_mismatch
+        self._gpt_nonfatal = rules.gpt_nonfatal
+        self._require_match = rules.require_match
         self._source = _BlockSource()
         # The wrapper only ever calls read() and close() on its source.
         self._wrapper = format_inspector.InspectWrapper(cast("IO[bytes]", self._source))
@@ -177,10 +198,15 @@ class _DiskInspector:
         try:
             inspector = self._detected(self._wrapper)
         except _Refused as refusal:
+            if not self._require_match:
+                LOG.warning("format match not required, accepting: %s", refusal.reason)
+                return Inspection(None, None, None)
             return Inspection(None, None, refusal.reason)
         except Exception:
             # oslo's own properties can fail on hostile bytes (Glance: "Image format inspection failed").
             LOG.exception("format detection raised")
+            if not self._require_match:
+                return Inspection(None, None, None)
             return Inspection(None, None, f"{_INSPECTION_FAILED}: the image structure could not be read")
         return self._judge(inspector)
 
@@ -193,6 +219,9 @@ class _DiskInspector:
         found = qemu_probe.GLANCE_FORMATS.get(driver)
         if found == declared or (declared == "raw" and self._allow_raw_mismatch):
             return verdict
+        if declared != "raw" and not self._require_match:
+            LOG.warning("format match not required, accepting %s that qemu reads as %s", declared, driver)
+            return verdict
         hint = f" (upload it with disk_format {found})" if found else ""
         return Inspection(
             found or driver,
@@ -204,20 +233,20 @@ class _DiskInspector:
     def _detected(wrapper: format_inspector.InspectWrapper) -> format_inspector.FileInspector:
         matches = wrapper.formats
         if not matches:
-            raise _Refused(f"{_INSPECTION_FAILED}: no format could be determined")
+            raise _Mismatch(f"{_INSPECTION_FAILED}: no format could be determined")
         by_name = {str(match): match for match in matches}
         if by_name.keys() == {"iso", "gpt"}:
             # A bootable-as-disk ISO legitimately carries a GPT in its system area.
             return by_name["iso"]
         if len(by_name) > 1:
-            raise _Refused(f"image data matches several formats ({', '.join(sorted(by_name))})")
+            raise _Mismatch(f"image data matches several formats ({', '.join(sorted(by_name))})")
         return matches[0]
 
     def _judge(self, inspector: format_inspector.FileInspector) -> Inspection:
         detected = str(inspector)
         confused = self._disk_format == "raw" and detected not in RAW_COMPATIBLE_FORMATS
         try:
-            virtual_size = None if confused and not self._allow_raw_mismatch else self._virtual_size(inspector)
+            virtual_size = None if confused and not self._allow_raw_mismatch else self._matched_size(inspector)
             self._check_safety(inspector)
         except _Refused as refusal:
             return Inspection(detected, None, refusal.reason)
@@ -235,6 +264,16 @@ class _DiskInspector:
             )
         return Inspection(detected, virtual_size if virtual_size and virtual_size > 0 else None, None)
 
+    def _matched_size(self, inspector: format_inspector.FileInspector) -> int | None:
+        """The virtual size to record; a mismatch refuses only when a match is required (then: no size)."""
+        try:
+            return self._virtual_size(inspector)
+        except _Mismatch as mismatch:
+            if self._require_match:
+                raise
+            LOG.warning("format match not required, accepting without a virtual size: %s", mismatch.reason)
+            return None
+
     def _virtual_size(self, inspector: format_inspector.FileInspector) -> int | None:
         detected, declared = str(inspector), self._disk_format
         if detected == declared:
@@ -244,7 +283,7 @@ class _DiskInspector:
         if declared == "raw":
             LOG.warning("image declared raw holds %s; using its actual size as virtual size", detected)
             return inspector.actual_size
-        raise _Refused(f"disk_format {declared} does not match the image data, which is {detected}")
+        raise _Mismatch(f"disk_format {declared} does not match the image data, which is {detected}")
 
     def _check_safety(self, inspector: format_inspector.FileInspector) -> None:
         try:
@@ -265,9 +304,8 @@ class _ArchiveInspector:
     The first 512 bytes decide: a valid tar header makes it an archive; anything else is inspected as the disk.
     """
 
-    def __init__(self, disk_format: str | None, allow_raw_mismatch: bool, gpt_nonfatal: frozenset[str]) -> None:
-        self._args = (disk_format, allow_raw_mismatch, gpt_nonfatal)
-        self._disk_format = disk_format
+    def __init__(self, rules: _Rules) -> None:
+        self._rules = rules
         self._window = _ProbeWindow()
         self._block = bytearray()  # a header (or padding) being collected
         self._not_tar: _DiskInspector | None = None
@@ -322,7 +360,7 @@ class _ArchiveInspector:
 
     def _header(self, header: bytes) -> None:
         if not self._decided and (header == bytes(_TAR_BLOCK) or not _valid_tar_header(header)):
-            self._not_tar = _DiskInspector(*self._args)
+            self._not_tar = _DiskInspector(self._rules)
             self._not_tar.feed(header)
             return
         if header == bytes(_TAR_BLOCK):
@@ -345,7 +383,7 @@ class _ArchiveInspector:
         if kind in (b"x", b"L"):
             self._meta, self._meta_type = bytearray(), kind
         elif kind in (b"0", b"\x00", b"7") and not name.lower().endswith(_NON_DISK_SUFFIXES):
-            self._member, self._member_name = _DiskInspector(*self._args), name
+            self._member, self._member_name = _DiskInspector(self._rules), name
         elif kind == b"S":
             self._error = f"the archive member {name} is a sparse file, which is not inspected"
         if not self._remaining:
@@ -369,7 +407,7 @@ class _ArchiveInspector:
             self._error = "the archive ends inside a member"
         if self._error is None and self._block and not self._decided:
             # Shorter than one tar header: the bytes are the disk.
-            disk = _DiskInspector(*self._args)
+            disk = _DiskInspector(self._rules)
             disk.feed(bytes(self._block))
             return disk.finish()
         if self._error is not None:
@@ -434,6 +472,7 @@ class ImageInspector:
         *,
         allow_raw_mismatch: bool = False,
         gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
+        require_format_match: bool = True,
     ) -> None:
         """Args:
         disk_format: the format the uploader declared.
@@ -441,13 +480,14 @@ class ImageInspector:
             member by member, compressed (or none) not at all.
         allow_raw_mismatch: accept any format declared raw, as Glance does (virtual size = actual size).
         gpt_safety_checks_nonfatal: GPT check names ("mbr") that only warn, as Glance's option of that name.
+        require_format_match: refuse bytes that are not the declared format (Glance's require_image_format_match).
         """
-        args = (disk_format, allow_raw_mismatch, gpt_safety_checks_nonfatal)
+        rules = _Rules(disk_format, allow_raw_mismatch, gpt_safety_checks_nonfatal, require_format_match)
         self._inner: _DiskInspector | _ArchiveInspector | None = None
         if container_format in DISK_CONTAINERS:
-            self._inner = _DiskInspector(*args)
+            self._inner = _DiskInspector(rules)
         elif container_format in ARCHIVE_CONTAINERS:
-            self._inner = _ArchiveInspector(*args)
+            self._inner = _ArchiveInspector(rules)
         self._result: Inspection | None = None
 
     def feed(self, chunk: bytes) -> None:
@@ -475,6 +515,7 @@ def inspect(
     *,
     allow_raw_mismatch: bool = False,
     gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
+    require_format_match: bool = True,
 ) -> Inspection:
     """The verdict on ``chunks`` (an image's bytes in order), as ``ImageInspector`` gives it."""
     inspector = ImageInspector(
@@ -482,6 +523,7 @@ def inspect(
         container_format,
         allow_raw_mismatch=allow_raw_mismatch,
         gpt_safety_checks_nonfatal=gpt_safety_checks_nonfatal,
+        require_format_match=require_format_match,
     )
     for chunk in chunks:
         inspector.feed(chunk)
