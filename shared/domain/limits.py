@@ -45,6 +45,8 @@ INDEX_TEXT_BYTES = 768
 KEY_TEXT_BYTES = 512
 # A task's input is stored as one JSON string in the task's item.
 TASK_INPUT_BYTES = 64 * 1024
+# A metadata-definition item (namespace, object, property, tag) is one JSON document in its item.
+DOCUMENT_BYTES = 256 * 1024
 # Glance's _validate_db_int: min_ram and min_disk are 4-byte integers.
 MAX_DB_INT = 2**31 - 1
 # Per element of a map, list or set: DynamoDB counts a few bytes of overhead for each (rounded up here).
@@ -167,3 +169,14 @@ def check_task_input_size(task_input: object) -> None:
     size = utf8_size(json.dumps(task_input, ensure_ascii=False))
     if size > TASK_INPUT_BYTES:
         raise LimitExceededError(f"The task input takes {size} bytes, more than the {TASK_INPUT_BYTES} bytes allowed.")
+
+
+def check_document_size(document: object, what: str) -> None:
+    """Refuse a JSON document (one item's content) larger than ``DOCUMENT_BYTES``.
+
+    Raises:
+        LimitExceededError: too large (413).
+    """
+    size = utf8_size(json.dumps(document, ensure_ascii=False, default=str))
+    if size > DOCUMENT_BYTES:
+        raise LimitExceededError(f"The {what} takes {size} bytes, more than the {DOCUMENT_BYTES} bytes allowed.")

@@ -199,3 +199,25 @@ def _assert_readable_and_listed(http: GlanceHttp, image_id: str) -> None:
         assert listed.status_code == 200, listed.text
     sorted_by_name = http.request("GET", "/v2/images", persona=A_MEMBER, params={"sort": "name:desc", "limit": 5})
     assert sorted_by_name.status_code == 200, sorted_by_name.text
+
+
+def test_metadef_namespace__past_the_item_budget__is_413(http: GlanceHttp) -> None:
+    enum = [f"value-{i:06d}-" + "v" * 40 for i in range(8000)]  # about 440 KiB in one property: past an item
+    body = {
+        "namespace": f"hostile-{uuid.uuid4().hex[:8]}",
+        "properties": {"p": {"title": "p", "type": "string", "enum": enum}},
+    }
+
+    response = http.request("POST", "/v2/metadefs/namespaces", persona=ADMIN, json=body)
+
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["message"].startswith("The metadata definition takes")
+    assert http.request("GET", f"/v2/metadefs/namespaces/{body['namespace']}", persona=ADMIN).status_code == 404
+
+
+def test_metadef_namespace__nested_past_the_depth__is_400(http: GlanceHttp) -> None:
+    raw = '{"namespace": "deep", "properties": {"p": {"type": "array", "items": ' + _nested(MAX_JSON_DEPTH) + "}}}"
+
+    response = http.request("POST", "/v2/metadefs/namespaces", persona=ADMIN, headers=JSON_TYPE, data=raw)
+
+    _json_error(response, 400)
