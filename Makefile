@@ -88,6 +88,12 @@ run: install
 run-keystone: install
 	$(BIN)/python -m devstack --keystone
 
+# Tempest's image tests and glance-tempest-plugin against the local stack in Keystone mode, both format profiles;
+# rewrites docs/conformance.md (ours against real Glance 33, per test). ~15-20 min: not part of `make test`.
+# TEMPEST_ARGS="--profile default --suite tempest" narrows it.
+tempest: install
+	$(BIN)/python -m tests.conformance.tempest $(TEMPEST_ARGS)
+
 test: install lint backends ministack
 	$(BIN)/pytest
 
@@ -123,4 +129,4 @@ synth: install
 	$(BIN)/python infra/cdk_app.py
 
 clean:
-	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
+	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .tempest .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
