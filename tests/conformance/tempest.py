@@ -130,22 +130,40 @@ def _stack(mode: keystone_mode.KeystoneMode, profile: str, fixtures: str) -> Ite
     data_dir = STATE / "stores" / profile
     data_dir.mkdir(parents=True, exist_ok=True)
     fixture_port = int(fixtures.rsplit(":", 1)[1])
-    settings = Settings(
-        primary_store_id=PRIMARY[0],
-        primary_store_weight=PRIMARY[1],
-        stores={SECOND[0]: {"type": "file", "data_dir": str(data_dir), "weight": SECOND[1]}},
-        web_download_allowed_hosts=(HOST,),
-        web_download_allowed_ports=(80, 443, fixture_port),
-        require_image_format_match=profile == "default",
-    )
+    # Through the environment, not a Settings object: the queue handlers (import worker, store_sync) build their
+    # own settings from it, like deployed functions.
+    environment = {
+        "SGLANCE_PRIMARY_STORE_ID": PRIMARY[0],
+        "SGLANCE_PRIMARY_STORE_WEIGHT": str(PRIMARY[1]),
+        "SGLANCE_STORES": json.dumps({SECOND[0]: {"type": "file", "data_dir": str(data_dir), "weight": SECOND[1]}}),
+        "SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS": HOST,
+        "SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS": f"80,443,{fixture_port}",
+        "SGLANCE_REQUIRE_IMAGE_FORMAT_MATCH": "true" if profile == "default" else "false",
+    }
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        settings = Settings()
+    except BaseException:
+        _restore(saved)
+        raise
     state_dir = STATE / f"devstack-{profile}"
     with ExitStack() as running:
+        running.callback(_restore, saved)
         stack = running.enter_context(
             DevStack(api_port=0, aws_port=0, state_dir=state_dir, settings=settings, auth=mode.settings)
         )
         remote = running.enter_context(_second_worker(stack.settings))
         log.info("stack %s (profile %s), second worker %s", stack.endpoint, profile, remote)
         yield stack.endpoint, remote
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @contextmanager
