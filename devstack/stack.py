@@ -118,6 +118,7 @@ class DevStack:
             self._configure_process()
             resources = resources_for(self.settings)
             provision(resources, self.aws_endpoint, self.settings.aws_region)
+            _load_metadefs(self.settings)
             self._start_api()
             self._event_loop = EventLoop(
                 self._handlers if self._handlers is not None else default_handlers(resources),
@@ -332,3 +333,13 @@ def _require[T](value: T | None, name: str) -> T:
     if value is None:
         raise DevStackError(f"DevStack.{name} is only known after start()")
     return value
+
+
+def _load_metadefs(settings: Settings) -> None:
+    """The definitions we ship, in the catalog from the start (as devstack's Glance runs db_load_metadefs)."""
+    from shared.bootstrap import Container
+    from shared.metadefs.load import DEFINITIONS, load_directory
+
+    container = Container(settings)
+    load_directory(container.metadef_repository, DEFINITIONS)
+    container.aws.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 import uuid
@@ -38,6 +39,33 @@ _ROUTERS: tuple[APIRouter, ...] = (
     stores.router,
     tasks.router,
     quotas.router,
+)
+
+
+class LazyRouter:
+    """An ASGI app that imports ``module`` and serves its ``attr`` router on its first request: the metadata
+    definitions catalog is mounted this way, so the image path's cold start never imports it."""
+
+    def __init__(self, module: str, attr: str = "router") -> None:
+        self.module = module
+        self.attr = attr
+        self._router: APIRouter | None = None
+
+    @property
+    def router(self) -> APIRouter:
+        """The router, imported on first use."""
+        if self._router is None:
+            self._router = getattr(importlib.import_module(self.module), self.attr)
+        return self._router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.router(scope, receive, send)
+
+
+# Mount point -> lazily imported router (paths inside are relative to the mount).
+_LAZY_MOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("/v2/metadefs", "functions.api.routers.metadefs", "router"),
+    ("/v2/schemas/metadefs", "functions.api.routers.metadefs", "schemas_router"),
 )
 
 
@@ -129,6 +157,12 @@ def _allowed_methods(path: str) -> str:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
+    for prefix, module, attr in _LAZY_MOUNTS:
+        if path.startswith(prefix + "/"):
+            # Only asked after a request reached the mount, so the router is already imported.
+            for route in getattr(importlib.import_module(module), attr).routes:
+                if isinstance(route, APIRoute) and route.path_regex.match(path[len(prefix) :]):
+                    methods.update(route.methods or ())
     return ", ".join(sorted(methods))
 
 
@@ -174,6 +208,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.add_exception_handler(Exception, _on_unexpected)
     for router in _ROUTERS:
         app.include_router(router)
+    for prefix, module, attr in _LAZY_MOUNTS:
+        app.mount(prefix, LazyRouter(module, attr))
     app.add_middleware(RequestContextMiddleware)
     return app
 
