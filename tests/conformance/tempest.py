@@ -139,6 +139,8 @@ def _stack(mode: keystone_mode.KeystoneMode, profile: str, fixtures: str) -> Ite
         "SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS": HOST,
         "SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS": f"80,443,{fixture_port}",
         "SGLANCE_REQUIRE_IMAGE_FORMAT_MATCH": "true" if profile == "default" else "false",
+        # as the reference Glance (show_multiple_locations = true)
+        "SGLANCE_SHOW_MULTIPLE_LOCATIONS": "true",
     }
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)

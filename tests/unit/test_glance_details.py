@@ -91,3 +91,30 @@ def test_store_weights__come_from_the_primary_and_every_store() -> None:
     )
 
     assert settings.store_weights == {"s3": 150, "slow": 50, "other": 0}
+
+
+def test_locations__are_absent_unless_show_multiple_locations() -> None:
+    assert "locations" not in image_view(_image_in("s3"))
+
+
+def test_locations__with_show_multiple_locations__list_complete_copies_by_weight() -> None:
+    image = _image_in("s3", "fast")
+    image.locations.append(Location("copying", "", LocationStatus.PENDING))
+
+    view = image_view(image, store_weights={"s3": 100, "fast": 200}, show_locations=True)
+
+    assert view["locations"] == [
+        {"url": "s://fast/x", "metadata": {"store": "fast"}},
+        {"url": "s://s3/x", "metadata": {"store": "s3"}},
+    ]
+
+
+def test_queued_image__with_show_multiple_locations__has_an_empty_list_over_http() -> None:
+    settings = Settings(auth_mode="trusted-headers", show_multiple_locations=True)
+    app = create_app(settings, {"image_repository": MemoryImageRepository()})
+    with TestClient(app, headers=MEMBER) as http:
+        created = http.post("/v2/images", json={"name": "q"}).json()
+
+        assert created["locations"] == []
+        assert http.get(f"/v2/images/{created['id']}").json()["locations"] == []
+        assert http.get("/v2/images").json()["images"][0]["locations"] == []
