@@ -93,11 +93,12 @@ def image_view(
     properties: Mapping[str, str] | None = None,
     store_weights: Mapping[str, int] | None = None,
     *,
-    show_locations: bool = False,
+    show_locations: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON body of one image, as Glance's ResponseSerializer renders it; ``properties`` replaces the
     image's extra properties (the ones the caller may read); ``stores`` and ``locations`` are ordered by
-    ``store_weights``; ``show_locations`` is Glance's show_multiple_locations."""
+    ``store_weights``; ``show_locations``: None leaves ``locations`` out (show_multiple_locations off), False lists
+    none (the caller may not read them), True lists the complete copies."""
     extra = image.extra_properties if properties is None else properties
     view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
     view.update(image.import_progress())
@@ -132,8 +133,8 @@ def image_view(
     stores = image.stores
     if stores:
         view["stores"] = ",".join(sorted(stores, key=lambda store: -weights.get(store, 0)))
-    if show_locations:
-        complete = [loc for loc in image.locations if loc.status is LocationStatus.ACTIVE]
+    if show_locations is not None:
+        complete = [loc for loc in image.locations if show_locations and loc.status is LocationStatus.ACTIVE]
         complete.sort(key=lambda loc: -weights.get(loc.store, 0))
         view["locations"] = [{"url": loc.url, "metadata": {"store": loc.store}} for loc in complete]
     return view

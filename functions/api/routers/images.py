@@ -30,7 +30,7 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
             image,
             images.visible_properties(ctx, image),
             images.settings.store_weights,
-            show_locations=images.settings.show_multiple_locations,
+            show_locations=images.shows_locations(ctx, image),
         ),
         status_code=201,
         headers=headers,
@@ -42,10 +42,13 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
     """List images with Glance's filters, sorting and marker/limit paging."""
     params = list(request.query_params.multi_items())
     page = images.index(ctx, params)
-    weights, shown = images.settings.store_weights, images.settings.show_multiple_locations
+    weights = images.settings.store_weights
     kept = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, Any] = {
-        "images": [image_view(i, images.visible_properties(ctx, i), weights, show_locations=shown) for i in page.items],
+        "images": [
+            image_view(i, images.visible_properties(ctx, i), weights, show_locations=images.shows_locations(ctx, i))
+            for i in page.items
+        ],
         "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
         "schema": "/v2/schemas/images",
     }
@@ -62,7 +65,7 @@ def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> dict
         image,
         images.visible_properties(ctx, image),
         images.settings.store_weights,
-        show_locations=images.settings.show_multiple_locations,
+        show_locations=images.shows_locations(ctx, image),
     )
 
 
@@ -78,7 +81,7 @@ def update_image(
             image,
             images.visible_properties(ctx, image),
             images.settings.store_weights,
-            show_locations=images.settings.show_multiple_locations,
+            show_locations=images.shows_locations(ctx, image),
         )
     )
 
