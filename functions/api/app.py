@@ -32,6 +32,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     versions.router,
     schemas.router,
     images.router,
+    image_data.data_router,
     image_data.router,
     discovery.router,
     members.router,
@@ -39,6 +40,9 @@ _ROUTERS: tuple[APIRouter, ...] = (
     tasks.router,
     quotas.router,
 )
+
+# What the data plane serves: the routes whose bodies are image data, the same code as in the API function.
+DATA_ROUTERS: tuple[APIRouter, ...] = (image_data.data_router,)
 
 
 class RequestContextMiddleware:
@@ -122,10 +126,10 @@ async def _on_glance_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), status_for(exc), exc.message, headers)
 
 
-def _allowed_methods(path: str) -> str:
-    """Every method some route serves at ``path`` (Starlette's own 405 names only the first route's)."""
+def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
+    """Every method some route of ``routers`` serves at ``path`` (Starlette's own 405 names only the first route's)."""
     methods: set[str] = set()
-    for router in _ROUTERS:
+    for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
@@ -138,7 +142,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else status.description
     headers = dict(exc.headers or {})
     if status is HTTPStatus.METHOD_NOT_ALLOWED:
-        headers["Allow"] = _allowed_methods(request.scope["path"])
+        headers["Allow"] = _allowed_methods(request.app.state.routers, request.scope["path"])
     return _error_response(request.headers.get("accept"), status, message, headers)
 
 
@@ -152,8 +156,13 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), HTTPStatus.INTERNAL_SERVER_ERROR, message)
 
 
-def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:
-    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it)."""
+def create_app(
+    settings: Settings | None = None,
+    overrides: dict[str, Any] | None = None,
+    routers: tuple[APIRouter, ...] = _ROUTERS,
+) -> FastAPI:
+    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it); ``routers``: the
+    routes served (the data plane serves ``DATA_ROUTERS`` only, functions/data_plane)."""
     settings = settings or get_settings()
     app = FastAPI(title="Serverless Glance", version="2.5", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.container = Container(settings, overrides or {})
@@ -164,7 +173,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
-    for router in _ROUTERS:
+    app.state.routers = routers
+    for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from shared.domain.errors import GlanceError, NotFoundError, RequestTooLargeError, StoreUnavailableError
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
+from shared.services.streamed_uploads import too_large
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -47,6 +48,7 @@ class Staging:
     def receive(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> None:
         """Store the staged bytes and count them; a failure (or a limit passed: 413) returns the image to queued."""
         cap = self.settings.image_size_cap
+        limit = self.settings.api_body_limit
         received = 0
 
         def counted() -> Iterator[bytes]:
@@ -55,6 +57,9 @@ class Staging:
                 received += len(chunk)
                 if received > cap:
                     raise RequestTooLargeError(detail=f"the image is larger than the {cap}-byte size cap")
+                if limit and received > limit:
+                    # a chunked body (no Content-Length to refuse it by) past the API function's limit
+                    raise RequestTooLargeError(detail=too_large(limit))
                 yield chunk
 
         try:

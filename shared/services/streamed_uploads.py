@@ -1,9 +1,9 @@
 """Glance's upload (``PUT /v2/images/{id}/file``): the bytes stream through the service into the upload bucket.
 
-Plain arguments in, so any entry point can serve it: the API Lambda (bodies up to ``api_body_limit``) or a
-streaming container (no limit). ``start`` opens the session before the body is read; ``receive`` takes the body
-as an iterator of byte chunks, hashes and inspects it on the way to the bucket, and records the outcome before it
-returns, as Glance does.
+Plain arguments in, so any entry point can serve it: the API Lambda (bodies up to ``api_body_limit``) or the
+data plane's container (functions/data_plane: no limit but ``image_size_cap``). ``start`` opens the session before
+the body is read; ``receive`` takes the body as an iterator of byte chunks, hashes and inspects it on the way to the
+bucket (an S3 multipart upload), and records the outcome before it returns, as Glance does: no second read.
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ OCTET_STREAM = "application/octet-stream"
 
 
 def too_large(limit: int) -> str:
-    """The 413 message of a body over ``limit``: it names the presigned upload that takes any size."""
+    """The 413 message of a body over ``limit`` (the API function's): it names the two paths that take any size."""
     return (
-        f"Request body larger than the {limit} bytes the API accepts. Upload large images directly to storage: "
-        "POST /v2/images/{id}/upload opens a presigned (multipart, resumable) upload; see docs/uploads.md."
+        f"Request body larger than the {limit} bytes the API function accepts. Send image data through the image "
+        "endpoint, whose data plane streams PUT /v2/images/{id}/file and /stage bodies of any size up to "
+        "image_size_cap; where the data plane is off, upload directly to storage: POST /v2/images/{id}/upload opens "
+        "a presigned (multipart, resumable) upload. See docs/uploads.md."
     )
 
 
