@@ -193,10 +193,10 @@ class Container:
         """The S3 bucket every upload lands in."""
 
         def build() -> UploadBucket:
-            from shared.stores.s3 import ImageBucket
+            from shared.upload_bucket.s3 import S3UploadBucket
 
             s = self.settings
-            return ImageBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url, client=self.aws.client("s3"))
+            return S3UploadBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url, client=self.aws.client("s3"))
 
         return self._given("image_bucket", build)
 

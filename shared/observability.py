@@ -1,16 +1,23 @@
-"""Powertools logger and tracer shared by every function (created once, lazily configured by Settings)."""
+"""Powertools loggers, one per entry point (created once, configured by Settings).
+
+Each function logs through its own logger (service ``<service_name>-<function>``), so where several run in one
+process (the local stack runs the API and every worker together) a line carries its own function's name and
+Lambda context, never another's. Shared modules log through the service's own logger, which carries no function's
+context.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from aws_lambda_powertools import Logger
 
 from shared.config import get_settings
 
 
-@lru_cache(maxsize=1)
-def get_logger() -> Logger:
-    """The structured JSON logger; every line carries the service name and, in a request, its request id."""
+@cache
+def get_logger(function: str | None = None) -> Logger:
+    """The structured JSON logger of ``function`` (``api``, ``upload-complete``, ...), or the service's own."""
     settings = get_settings()
-    return Logger(service=settings.service_name, level=settings.log_level)
+    service = settings.service_name if function is None else f"{settings.service_name}-{function}"
+    return Logger(service=service, level=settings.log_level)

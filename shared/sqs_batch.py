@@ -1,8 +1,13 @@
 """The one Lambda handler shape of the SQS workers: each record to a record handler, failures reported per record.
 
-``sqs_batch_handler(record_handler)`` is a Lambda handler: a batch of SQS records in, a partial batch response
-out, so only the records that raised are delivered again (and end in the queue's DLQ after its
-maxReceiveCount); Powertools' logger carries the Lambda context.
+``sqs_batch_handler(record_handler, function)`` is a Lambda handler: a batch of SQS records in, a partial batch
+response out, so only the records that raised are delivered again (and end in the queue's DLQ after its
+maxReceiveCount); the function's own logger carries the Lambda context.
+
+A record handler raises one of its ``expected`` exceptions for an outcome it has already logged (a deferral, a
+retry it scheduled): the record is delivered again and nothing more is logged. Any other exception is logged once,
+at ERROR with its traceback. A batch whose records all failed is still a partial batch response, not an error of
+the invocation: the records are what failed, not the function.
 """
 
 from __future__ import annotations
@@ -19,16 +24,26 @@ from shared.observability import get_logger
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def sqs_batch_handler(record_handler: Callable[[SQSRecord], None]) -> Handler:
+def sqs_batch_handler(
+    record_handler: Callable[[SQSRecord], None], function: str, expected: tuple[type[Exception], ...] = ()
+) -> Handler:
     """A Lambda handler that runs ``record_handler`` on every record of an SQS batch (partial batch failures)."""
-    processor = BatchProcessor(event_type=EventType.SQS)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    logger = get_logger(function)
 
-    @get_logger().inject_lambda_context(clear_state=True)
+    def logged(record: SQSRecord) -> None:
+        try:
+            record_handler(record)
+        except expected:
+            raise
+        except Exception:
+            logger.exception("record failed; it will be delivered again", extra={"message_id": record.message_id})
+            raise
+
+    @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         """SQS batch -> partial batch response."""
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+        response = process_partial_response(event=event, record_handler=logged, processor=processor, context=context)
         return dict(response)
 
     return handler

@@ -51,7 +51,7 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.logger = get_logger()
+        self.logger = get_logger("api")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,7 +151,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    get_logger().exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    get_logger("api").exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
     message = "The server has either erred or is incapable of performing the requested operation."
     return _error_response(request.headers.get("accept"), HTTPStatus.INTERNAL_SERVER_ERROR, message)
 

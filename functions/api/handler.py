@@ -39,7 +39,7 @@ def _thread_event_loop() -> asyncio.AbstractEventLoop:
             return loop
 
 
-logger = get_logger()
+logger = get_logger("api")
 _loop = _thread_event_loop()
 _app = create_app()
 _asgi = Mangum(_app, lifespan="off")

@@ -16,7 +16,8 @@ from shared.observability import get_logger
 from shared.services.finalize import FinalizeDeferredError, Outcome
 from shared.sqs_batch import sqs_batch_handler
 
-logger = get_logger()
+FUNCTION = "import-worker"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
@@ -30,4 +31,4 @@ def record_handler(record: SQSRecord) -> None:
         raise FinalizeDeferredError(job.image_id)
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(record_handler, FUNCTION, expected=(FinalizeDeferredError,))

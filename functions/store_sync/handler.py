@@ -19,7 +19,8 @@ from shared.observability import get_logger
 from shared.services.replication import JobFailedError, RetryLaterError
 from shared.sqs_batch import sqs_batch_handler
 
-logger = get_logger()
+FUNCTION = "store-sync"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
@@ -51,4 +52,4 @@ def _visible_again(record: SQSRecord, delay: int) -> None:
     )
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(record_handler, FUNCTION, expected=(RetryLaterError, JobFailedError))

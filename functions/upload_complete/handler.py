@@ -18,7 +18,8 @@ from shared.observability import get_logger
 from shared.services.finalize import FinalizeDeferredError, Outcome
 from shared.sqs_batch import sqs_batch_handler
 
-logger = get_logger()
+FUNCTION = "upload-complete"
+logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
@@ -38,4 +39,4 @@ def record_handler(record: SQSRecord) -> None:
             raise FinalizeDeferredError(key)
 
 
-handler = sqs_batch_handler(record_handler)
+handler = sqs_batch_handler(record_handler, FUNCTION, expected=(FinalizeDeferredError,))

@@ -1,6 +1,6 @@
 """Least-privilege grants between the functions and the data (the "registry layer" between domain and DAL).
 
-Each function's role gets only the actions its code calls (shared/data/dynamodb/, shared/stores/s3.py,
+Each function's role gets only the actions its code calls (shared/data/dynamodb/, shared/upload_bucket/s3.py,
 shared/queues.py, shared/notifications, shared/secrets.py), on its own resources, and on the image bucket only
 under the image object prefix. These lists are the one place to widen when the code starts calling something new.
 """

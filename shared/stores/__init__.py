@@ -9,10 +9,9 @@ The interface and what every driver shares:
     config.py               how operators describe stores (SGLANCE_STORES)
     registry.py             store type -> driver class (imported on first use), and the StoreSet of a deployment
 
-S3 (one adapter for the upload bucket and both S3 drivers):
+S3 (one adapter for the upload bucket, shared/upload_bucket/s3.py, and both S3 drivers):
     s3_objects.py           S3Objects: the boto3 client, streaming PUTs and GETs, multipart
     s3_errors.py            botocore's exceptions and S3's error codes as store errors
-    s3.py                   ImageBucket, the upload bucket: presigned uploads, sessions, state tags
     s3_store.py             S3Store, the s3 driver
     ceph.py                 CephStore, the ceph driver (RGW's S3 API)
 

@@ -2,7 +2,7 @@
 
 ``S3Objects`` is the only place that builds an S3 client (lazily, from ``S3ClientOptions``, or takes one given),
 streams request and response bodies, runs multipart uploads and maps botocore's exceptions onto the store error
-tree (through ``shared.stores.s3_errors``). ``ImageBucket`` (presigned uploads, sessions,
+tree (through ``shared.stores.s3_errors``). ``S3UploadBucket`` (presigned uploads, sessions,
 state tags) and ``S3Store`` (the store driver) are both written on it.
 
 Streaming writes: a ``Window`` body is read as botocore sends it. botocore signs a payload over plain HTTP by

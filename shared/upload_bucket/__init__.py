@@ -1,24 +1,21 @@
 """The upload bucket: where every image's bytes land first (presigned uploads, PUT /file, staging, web-download).
 
-``UploadBucket`` is the interface the services type against; the S3 implementation is ``ImageBucket``
-(``shared/stores/s3.py``) and ``memory.py`` holds the in-memory one of the unit tests. Keys are one upload
-session's (``images/<image id>/<session id>``, ``shared/resources.py``); every write refuses an existing key.
+``UploadBucket`` is the interface the services type against, with its value types and errors; the S3
+implementation is ``S3UploadBucket`` (``s3.py``) and ``memory.py`` holds the in-memory one of the unit tests. Keys
+are one upload session's (``images/<image id>/<session id>``, ``shared/resources.py``); every write refuses an
+existing key.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from shared.stores.s3 import (
-    ObjectMissingError,
-    ObjectRead,
-    PresignedRequest,
-    RangeNotSatisfiableError,
-    UploadedPart,
-)
+from shared.stores.errors import StoreNotFoundError, StoreRangeError
+from shared.stores.s3_objects import UploadedPart
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 __all__ = [
     "ObjectMissingError",
@@ -28,6 +25,34 @@ __all__ = [
     "UploadBucket",
     "UploadedPart",
 ]
+
+
+@dataclass(frozen=True)
+class PresignedRequest:
+    """A URL the client sends one HTTP request to, with the headers it must send (they are signed)."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectRead:
+    """An open read of (part of) an object."""
+
+    chunks: Iterator[bytes]
+    length: int
+    total_size: int
+    # "bytes a-b/total" for a ranged read, else None.
+    content_range: str | None
+
+
+class RangeNotSatisfiableError(StoreRangeError):
+    """The requested byte range lies outside the object."""
+
+
+class ObjectMissingError(StoreNotFoundError):
+    """The object does not exist."""
 
 
 class UploadBucket(Protocol):

@@ -1,6 +1,6 @@
 """Presigned URLs are scoped, proven against a real Ceph RADOS Gateway (moto checks no signature at all).
 
-Each URL ``ImageBucket`` signs is bound to one key under ``images/<image id>/<session id>``, to the exact byte count
+Each URL ``S3UploadBucket`` signs is bound to one key under ``images/<image id>/<session id>``, to the exact byte count
 of the object or part, to its upload and part number, to the ``pending`` tag and to a life of minutes. Every test
 sends what a client could send with such a URL and asserts RGW's own HTTP status and error code.
 
@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 
 from shared.resources import ACTIVE_STATE, PENDING_STATE, STATE_TAG_KEY
 from shared.resources import image_object_key as image_key
-from shared.stores.s3 import ImageBucket, PresignedRequest
+from shared.upload_bucket import PresignedRequest
+from shared.upload_bucket.s3 import S3UploadBucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.rgw, pytest.mark.timeout(600)]
 
@@ -40,8 +41,8 @@ PART = 5 * MiB
 
 
 @pytest.fixture(scope="session")
-def bucket(rgw: dict[str, str]) -> Iterator[ImageBucket]:
-    """The image bucket on RGW, signing as the production ``ImageBucket`` does."""
+def bucket(rgw: dict[str, str]) -> Iterator[S3UploadBucket]:
+    """The image bucket on RGW, signing as the production ``S3UploadBucket`` does."""
     # The client is passed in rather than built from AWS_* variables: boto3's default session keeps the
     # first credentials it resolved in this process (moto's, if a moto test ran first).
     session = boto3.session.Session(
@@ -49,12 +50,12 @@ def bucket(rgw: dict[str, str]) -> Iterator[ImageBucket]:
         aws_secret_access_key=rgw["CEPH_S3_SECRET_KEY"],
         region_name=rgw["CEPH_S3_REGION"],
     )
-    # the same configuration as ImageBucket.client off AWS
+    # the same configuration as S3UploadBucket.client off AWS
     config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"mode": "standard"})
     client = session.client("s3", endpoint_url=rgw["CEPH_S3_ENDPOINT"], config=config)
     client.create_bucket(Bucket=BUCKET)
     try:
-        yield ImageBucket(BUCKET, rgw["CEPH_S3_REGION"], endpoint_url=rgw["CEPH_S3_ENDPOINT"], client=client)
+        yield S3UploadBucket(BUCKET, rgw["CEPH_S3_REGION"], endpoint_url=rgw["CEPH_S3_ENDPOINT"], client=client)
     finally:
         client.close()
 
@@ -112,7 +113,7 @@ def refusal(response: requests.Response) -> tuple[int, str]:
     return response.status_code, code
 
 
-def stored(bucket: ImageBucket, key: str) -> bytes | None:
+def stored(bucket: S3UploadBucket, key: str) -> bytes | None:
     """The object's bytes, or None when there is no object."""
     try:
         return bytes(bucket.client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
@@ -122,13 +123,13 @@ def stored(bucket: ImageBucket, key: str) -> bytes | None:
         raise
 
 
-def tags(bucket: ImageBucket, key: str) -> dict[str, str]:
+def tags(bucket: S3UploadBucket, key: str) -> dict[str, str]:
     """The object's tags."""
     tag_set = bucket.client.get_object_tagging(Bucket=BUCKET, Key=key).get("TagSet", [])
     return {tag["Key"]: tag["Value"] for tag in tag_set}
 
 
-def active_image(bucket: ImageBucket, body: bytes = b"active image bytes") -> str:
+def active_image(bucket: S3UploadBucket, body: bytes = b"active image bytes") -> str:
     """An existing object in the state finalisation leaves it: bytes written, tagged active."""
     key = new_key()
     bucket.client.put_object(Bucket=BUCKET, Key=key, Body=body)
@@ -136,7 +137,7 @@ def active_image(bucket: ImageBucket, body: bytes = b"active image bytes") -> st
     return key
 
 
-def upload_parts(http: requests.Session, bucket: ImageBucket, key: str, upload_id: str, bodies: list[bytes]) -> None:
+def upload_parts(http: requests.Session, bucket: S3UploadBucket, key: str, upload_id: str, bodies: list[bytes]) -> None:
     """Upload each body as the next part through its own presigned URL."""
     for number, body in enumerate(bodies, start=1):
         response = send(http, bucket.presign_part(key, upload_id, number, len(body), TTL), body)
@@ -149,7 +150,7 @@ SIGNATURE_MISMATCH = (403, "SignatureDoesNotMatch")
 # -- the tampering helpers themselves ---------------------------------------------------------------
 
 
-def test_helpers__rebuilding_a_url_unchanged__keep_it_valid(bucket: ImageBucket, http: requests.Session) -> None:
+def test_helpers__rebuilding_a_url_unchanged__keep_it_valid(bucket: S3UploadBucket, http: requests.Session) -> None:
     # Without this, a refusal below could come from the rebuilt URL's encoding rather than from the change.
     key = new_key()
     upload_id = bucket.create_multipart(key)
@@ -166,7 +167,7 @@ def test_helpers__rebuilding_a_url_unchanged__keep_it_valid(bucket: ImageBucket,
 
 
 def test_presigned_put__as_given__stores_exactly_that_object_tagged_pending(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     key, body = new_key(), os.urandom(1000)
     request = bucket.presign_put(key, len(body), TTL)
@@ -191,7 +192,7 @@ def test_presigned_put__as_given__stores_exactly_that_object_tagged_pending(
     ],
 )
 def test_presigned_put__sent_to_another_key__is_refused_and_writes_nothing(
-    bucket: ImageBucket, http: requests.Session, target: str
+    bucket: S3UploadBucket, http: requests.Session, target: str
 ) -> None:
     key, body = new_key(), b"x" * 100
     image_id = key.split("/")[1]
@@ -213,7 +214,9 @@ def test_presigned_put__sent_to_another_key__is_refused_and_writes_nothing(
 
 
 @pytest.mark.parametrize("extra", [1, -1, 10 * MiB], ids=["one-byte-more", "one-byte-fewer", "10-MiB-more"])
-def test_presigned_put__with_another_size__is_refused(bucket: ImageBucket, http: requests.Session, extra: int) -> None:
+def test_presigned_put__with_another_size__is_refused(
+    bucket: S3UploadBucket, http: requests.Session, extra: int
+) -> None:
     key, size = new_key(), 1000
     request = bucket.presign_put(key, size, TTL)
     headers = {**request.headers, "Content-Length": str(size + extra)}
@@ -226,7 +229,7 @@ def test_presigned_put__with_another_size__is_refused(bucket: ImageBucket, http:
 
 @pytest.mark.parametrize("header", ["If-None-Match", "x-amz-tagging"])
 def test_presigned_put__without_a_signed_header__is_refused(
-    bucket: ImageBucket, http: requests.Session, header: str
+    bucket: S3UploadBucket, http: requests.Session, header: str
 ) -> None:
     key, body = new_key(), b"z" * 100
     request = bucket.presign_put(key, len(body), TTL)
@@ -242,7 +245,7 @@ def test_presigned_put__without_a_signed_header__is_refused(
     "tagging", [f"{STATE_TAG_KEY}={ACTIVE_STATE}", f"{STATE_TAG_KEY}={PENDING_STATE}&keep=forever", ""]
 )
 def test_presigned_put__with_another_tag_header__is_refused(
-    bucket: ImageBucket, http: requests.Session, tagging: str
+    bucket: S3UploadBucket, http: requests.Session, tagging: str
 ) -> None:
     # An "active" tag would let abandoned bytes escape the lifecycle rule that expires pending objects.
     key, body = new_key(), b"t" * 100
@@ -255,7 +258,7 @@ def test_presigned_put__with_another_tag_header__is_refused(
 
 
 def test_presigned_put__with_a_longer_life_written_into_the_query__is_refused(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     key, body = new_key(), b"e" * 100
     request = bucket.presign_put(key, len(body), TTL)
@@ -266,7 +269,7 @@ def test_presigned_put__with_a_longer_life_written_into_the_query__is_refused(
     assert stored(bucket, key) is None
 
 
-def test_presigned_put__after_its_expiry__is_refused(bucket: ImageBucket, http: requests.Session) -> None:
+def test_presigned_put__after_its_expiry__is_refused(bucket: S3UploadBucket, http: requests.Session) -> None:
     body = b"late" * 25
     fresh_key, stale_key = new_key(), new_key()
     fresh = bucket.presign_put(fresh_key, len(body), 2)
@@ -282,7 +285,7 @@ def test_presigned_put__after_its_expiry__is_refused(bucket: ImageBucket, http: 
 
 
 def test_presigned_put__replayed_after_the_image_went_active__fails_its_precondition_and_keeps_the_bytes(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     key, body = new_key(), os.urandom(1000)
     request = bucket.presign_put(key, len(body), TTL)
@@ -300,7 +303,7 @@ def test_presigned_put__replayed_after_the_image_went_active__fails_its_precondi
 
 
 def test_presigned_parts__as_given__upload_their_parts_and_complete(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     key = new_key()
     bodies = [os.urandom(PART), os.urandom(1000)]
@@ -320,7 +323,7 @@ def test_presigned_parts__as_given__upload_their_parts_and_complete(
     assert stored(bucket, key) == b"".join(bodies)
 
 
-def test_presigned_part__with_another_part_number__is_refused(bucket: ImageBucket, http: requests.Session) -> None:
+def test_presigned_part__with_another_part_number__is_refused(bucket: S3UploadBucket, http: requests.Session) -> None:
     key = new_key()
     upload_id = bucket.create_multipart(key)
     request = bucket.presign_part(key, upload_id, 1, PART, TTL)
@@ -333,7 +336,7 @@ def test_presigned_part__with_another_part_number__is_refused(bucket: ImageBucke
 
 @pytest.mark.parametrize("swap", ["upload id", "upload id and key"])
 def test_presigned_part__sent_to_another_images_upload__is_refused(
-    bucket: ImageBucket, http: requests.Session, swap: str
+    bucket: S3UploadBucket, http: requests.Session, swap: str
 ) -> None:
     key, other_key = new_key(), new_key()
     upload_id, other_upload_id = bucket.create_multipart(key), bucket.create_multipart(other_key)
@@ -349,7 +352,9 @@ def test_presigned_part__sent_to_another_images_upload__is_refused(
 
 
 @pytest.mark.parametrize("extra", [1, -1], ids=["one-byte-more", "one-byte-fewer"])
-def test_presigned_part__with_another_size__is_refused(bucket: ImageBucket, http: requests.Session, extra: int) -> None:
+def test_presigned_part__with_another_size__is_refused(
+    bucket: S3UploadBucket, http: requests.Session, extra: int
+) -> None:
     key = new_key()
     upload_id = bucket.create_multipart(key)
     request = bucket.presign_part(key, upload_id, 1, PART, TTL)
@@ -361,7 +366,7 @@ def test_presigned_part__with_another_size__is_refused(bucket: ImageBucket, http
 
 
 def test_presigned_part__stripped_of_its_upload_query__is_not_a_plain_put(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     key = new_key()
     upload_id = bucket.create_multipart(key)
@@ -374,7 +379,7 @@ def test_presigned_part__stripped_of_its_upload_query__is_not_a_plain_put(
 
 
 def test_complete_multipart__over_an_existing_object__overwrites_it_on_rgw16_despite_if_none_match(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     """AWS-only property: AWS S3 answers 412 PreconditionFailed; RGW 16.2 ignores If-None-Match on complete.
 
@@ -391,7 +396,7 @@ def test_complete_multipart__over_an_existing_object__overwrites_it_on_rgw16_des
 
 
 def test_multipart_object__on_rgw16__does_not_carry_the_tag_given_at_create(
-    bucket: ImageBucket, http: requests.Session
+    bucket: S3UploadBucket, http: requests.Session
 ) -> None:
     """AWS-only property: AWS applies CreateMultipartUpload's x-amz-tagging to the object; RGW 16.2 drops it.
 
@@ -409,7 +414,7 @@ def test_multipart_object__on_rgw16__does_not_carry_the_tag_given_at_create(
 # -- GET -----------------------------------------------------------------------------------------
 
 
-def test_presigned_get__as_given__reads_its_key(bucket: ImageBucket, http: requests.Session) -> None:
+def test_presigned_get__as_given__reads_its_key(bucket: S3UploadBucket, http: requests.Session) -> None:
     key = active_image(bucket, b"mine")
 
     response = http.get(bucket.presign_get(key, TTL), timeout=60)
@@ -418,7 +423,9 @@ def test_presigned_get__as_given__reads_its_key(bucket: ImageBucket, http: reque
 
 
 @pytest.mark.parametrize("target", ["another image's key", "another session of the same image"])
-def test_presigned_get__for_another_key__is_refused(bucket: ImageBucket, http: requests.Session, target: str) -> None:
+def test_presigned_get__for_another_key__is_refused(
+    bucket: S3UploadBucket, http: requests.Session, target: str
+) -> None:
     key = active_image(bucket, b"mine")
     image_id = key.split("/")[1]
     other_key = new_key() if target == "another image's key" else image_key(image_id, uuid.uuid4().hex)

@@ -24,7 +24,8 @@ from shared.domain.status import ImageStatus
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY
 from shared.resources import resources_for
 from shared.services.finalize import Outcome, UploadFinalizer
-from shared.stores.s3 import STATE_TAG, ImageBucket, ObjectMissingError
+from shared.upload_bucket import ObjectMissingError
+from shared.upload_bucket.s3 import STATE_TAG, S3UploadBucket
 from tests.support.image_corpus import CORPUS, Case, raw_image
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ MiB = 1024 * 1024
 class Parts:
     settings: Settings
     repo: ImageRepository
-    bucket: ImageBucket
+    bucket: S3UploadBucket
     finalizer: UploadFinalizer
     data: UploadsController
 
@@ -73,7 +74,7 @@ def parts(moto_reset: str) -> Iterator[Parts]:
     provision(resources, moto_reset, REGION)
     c = Container(settings)
     bucket = c.image_bucket
-    assert isinstance(bucket, ImageBucket)
+    assert isinstance(bucket, S3UploadBucket)
     controller = UploadsController(c.images, c.policies, c.upload_sessions, c.uploads)
     yield Parts(settings, c.image_repository, bucket, c.finalizer, controller)
     c.aws.close()

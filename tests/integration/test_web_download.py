@@ -24,8 +24,8 @@ from shared.net.ssrf import UrlNotAllowedError, UrlPolicy, WebDownloadError
 from shared.net.web_fetch import open_url
 from shared.resources import resources_for
 from shared.services.web_download import download_to_bucket
-from shared.stores.s3 import ImageBucket
 from shared.streams.digest import SizeCapExceededError, StreamDigest
+from shared.upload_bucket.s3 import S3UploadBucket
 
 pytestmark = pytest.mark.integration
 
@@ -160,11 +160,11 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture
-def bucket(moto_reset: str) -> Iterator[ImageBucket]:
+def bucket(moto_reset: str) -> Iterator[S3UploadBucket]:
     settings = Settings(aws_endpoint_url=moto_reset, aws_region=REGION)
     resources = resources_for(settings)
     provision(resources, moto_reset, REGION)
-    made = ImageBucket(resources.image_bucket, REGION, moto_reset)
+    made = S3UploadBucket(resources.image_bucket, REGION, moto_reset)
     yield made
     made.client.close()
 
@@ -195,15 +195,15 @@ class Recorder:
         return b"".join(self.chunks)
 
 
-def download(url: str, policy: UrlPolicy, bucket: ImageBucket, on_chunk: Callable[[bytes], None]) -> int:
+def download(url: str, policy: UrlPolicy, bucket: S3UploadBucket, on_chunk: Callable[[bytes], None]) -> int:
     return download_to_bucket(url, policy, bucket, KEY, PART_SIZE, on_chunk, chunk_size=256 * 1024)
 
 
-def stored(bucket: ImageBucket) -> bytes:
+def stored(bucket: S3UploadBucket) -> bytes:
     return b"".join(bucket.read(KEY).chunks)
 
 
-def assert_bucket_empty(bucket: ImageBucket) -> None:
+def assert_bucket_empty(bucket: S3UploadBucket) -> None:
     objects = bucket.client.list_objects_v2(Bucket=bucket.bucket)
     uploads = bucket.client.list_multipart_uploads(Bucket=bucket.bucket)
     assert objects.get("KeyCount", 0) == 0, objects.get("Contents")
@@ -213,7 +213,7 @@ def assert_bucket_empty(bucket: ImageBucket) -> None:
 # -- the policy at the door ----------------------------------------------------------------------------------------
 
 
-def test_default_policy__refuses_the_loopback_server(site: Site, bucket: ImageBucket) -> None:
+def test_default_policy__refuses_the_loopback_server(site: Site, bucket: S3UploadBucket) -> None:
     seen = Recorder()
 
     with pytest.raises(UrlNotAllowedError):
@@ -230,7 +230,7 @@ def test_default_policy__refuses_the_loopback_server(site: Site, bucket: ImageBu
 
 
 def test_download__of_a_large_image__lands_in_s3_as_multipart_and_every_chunk_is_seen(
-    site: Site, bucket: ImageBucket, policy: UrlPolicy
+    site: Site, bucket: S3UploadBucket, policy: UrlPolicy
 ) -> None:
     seen = Recorder()
 
@@ -253,7 +253,7 @@ def test_download__of_a_large_image__lands_in_s3_as_multipart_and_every_chunk_is
     assert etag.strip('"').endswith("-3")  # three parts
 
 
-def test_download__of_a_small_image__is_one_put(site: Site, bucket: ImageBucket, policy: UrlPolicy) -> None:
+def test_download__of_a_small_image__is_one_put(site: Site, bucket: S3UploadBucket, policy: UrlPolicy) -> None:
     seen = Recorder()
 
     assert download(site.url("/small"), policy, bucket, seen) == len(SMALL)
@@ -265,7 +265,7 @@ def test_download__of_a_small_image__is_one_put(site: Site, bucket: ImageBucket,
 
 
 def test_download__following_a_relative_redirect__stores_the_target(
-    site: Site, bucket: ImageBucket, policy: UrlPolicy
+    site: Site, bucket: S3UploadBucket, policy: UrlPolicy
 ) -> None:
     download(site.url("/redirect"), policy, bucket, Recorder())
 
@@ -273,7 +273,7 @@ def test_download__following_a_relative_redirect__stores_the_target(
     assert site.paths() == ["/redirect", "/small"]
 
 
-def test_download__with_exactly_max_redirects__succeeds(site: Site, bucket: ImageBucket, policy: UrlPolicy) -> None:
+def test_download__with_exactly_max_redirects__succeeds(site: Site, bucket: S3UploadBucket, policy: UrlPolicy) -> None:
     download(site.url("/chain/5"), policy, bucket, Recorder())
 
     assert stored(bucket) == SMALL
@@ -309,7 +309,7 @@ def test_fetch__connects_to_the_validated_address_and_keeps_the_name_in_the_host
 
 @pytest.mark.parametrize("path", ["/to-metadata", "/to-localhost", "/to-other-port", "/to-encoded"])
 def test_download__redirecting_to_a_disallowed_target__is_refused_at_the_hop(
-    path: str, site: Site, bucket: ImageBucket, policy: UrlPolicy
+    path: str, site: Site, bucket: S3UploadBucket, policy: UrlPolicy
 ) -> None:
     seen = Recorder()
 
@@ -321,7 +321,9 @@ def test_download__redirecting_to_a_disallowed_target__is_refused_at_the_hop(
     assert_bucket_empty(bucket)
 
 
-def test_download__with_more_than_max_redirects__is_refused(site: Site, bucket: ImageBucket, policy: UrlPolicy) -> None:
+def test_download__with_more_than_max_redirects__is_refused(
+    site: Site, bucket: S3UploadBucket, policy: UrlPolicy
+) -> None:
     with pytest.raises(WebDownloadError, match="more than 5 redirects"):
         download(site.url("/loop/0"), policy, bucket, Recorder())
 
@@ -330,7 +332,7 @@ def test_download__with_more_than_max_redirects__is_refused(site: Site, bucket: 
 
 
 def test_download__of_a_missing_file__is_refused_with_the_status(
-    site: Site, bucket: ImageBucket, policy: UrlPolicy
+    site: Site, bucket: S3UploadBucket, policy: UrlPolicy
 ) -> None:
     with pytest.raises(WebDownloadError) as caught:
         download(site.url("/nothing-here.qcow2"), policy, bucket, Recorder())
@@ -339,10 +341,10 @@ def test_download__of_a_missing_file__is_refused_with_the_status(
     assert_bucket_empty(bucket)
 
 
-class AbortRecordingBucket(ImageBucket):
+class AbortRecordingBucket(S3UploadBucket):
     """The image bucket on the same client, noting the key of every AbortMultipartUpload that client sends."""
 
-    def __init__(self, bucket: ImageBucket) -> None:
+    def __init__(self, bucket: S3UploadBucket) -> None:
         super().__init__(bucket.bucket, REGION, client=bucket.client)
         self.aborted: list[str] = []
         self.client.meta.events.register("provide-client-params.s3.AbortMultipartUpload", self._record)
@@ -353,7 +355,7 @@ class AbortRecordingBucket(ImageBucket):
 
 @pytest.mark.parametrize(("path", "parts_written"), [("/truncated", False), ("/truncated-multipart", True)])
 def test_download__of_a_truncated_body__fails_and_stores_nothing(
-    path: str, parts_written: bool, site: Site, bucket: ImageBucket, policy: UrlPolicy
+    path: str, parts_written: bool, site: Site, bucket: S3UploadBucket, policy: UrlPolicy
 ) -> None:
     seen = Recorder()
     observed = AbortRecordingBucket(bucket)
@@ -367,7 +369,7 @@ def test_download__of_a_truncated_body__fails_and_stores_nothing(
 
 
 def test_download__of_a_stalled_body__times_out_and_stores_nothing(
-    site: Site, bucket: ImageBucket, policy: UrlPolicy
+    site: Site, bucket: S3UploadBucket, policy: UrlPolicy
 ) -> None:
     started = time.monotonic()
 
@@ -378,7 +380,9 @@ def test_download__of_a_stalled_body__times_out_and_stores_nothing(
     assert_bucket_empty(bucket)
 
 
-def test_download__stopped_by_the_size_cap__stores_nothing(site: Site, bucket: ImageBucket, policy: UrlPolicy) -> None:
+def test_download__stopped_by_the_size_cap__stores_nothing(
+    site: Site, bucket: S3UploadBucket, policy: UrlPolicy
+) -> None:
     observed = AbortRecordingBucket(bucket)
 
     with StreamDigest("sha256", None, size_cap=6 * MiB) as digest, pytest.raises(SizeCapExceededError):

@@ -1,4 +1,5 @@
-"""The image bucket: presigned direct uploads, multipart sessions, streaming reads and object state tags.
+"""The upload bucket on S3 (``S3UploadBucket``): presigned direct uploads, multipart sessions, streaming reads and
+object state tags.
 
 Every object key is one upload session's (``images/<image id>/<session id>``), and every write is conditional
 on the key not existing (``If-None-Match: *``), so no presigned URL can overwrite bytes that were already
@@ -13,8 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from shared.resources import PENDING_STATE as PENDING
@@ -22,55 +22,18 @@ from shared.resources import STATE_TAG_KEY as STATE_TAG
 from shared.stores.errors import StoreNotFoundError, StoreRangeError
 from shared.stores.s3_objects import S3ClientOptions, S3Objects, UploadedPart
 from shared.streams.blocks import rechunk
+from shared.upload_bucket import ObjectMissingError, ObjectRead, PresignedRequest, RangeNotSatisfiableError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = [
-    "PENDING",
-    "READ_CHUNK",
-    "STATE_TAG",
-    "ImageBucket",
-    "ObjectMissingError",
-    "ObjectRead",
-    "PresignedRequest",
-    "RangeNotSatisfiableError",
-    "UploadedPart",
-]
+__all__ = ["PENDING", "READ_CHUNK", "STATE_TAG", "S3UploadBucket"]
 
 READ_CHUNK = 8 * 1024 * 1024
 _PENDING_TAGGING = f"{STATE_TAG}={PENDING}"
 
 
-@dataclass(frozen=True)
-class PresignedRequest:
-    """A URL the client sends one HTTP request to, with the headers it must send (they are signed)."""
-
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ObjectRead:
-    """An open read of (part of) an object."""
-
-    chunks: Iterator[bytes]
-    length: int
-    total_size: int
-    # "bytes a-b/total" for a ranged read, else None.
-    content_range: str | None
-
-
-class RangeNotSatisfiableError(StoreRangeError):
-    """The requested byte range lies outside the object."""
-
-
-class ObjectMissingError(StoreNotFoundError):
-    """The object does not exist."""
-
-
-class ImageBucket:
+class S3UploadBucket:
     """S3 operations on the image bucket; the boto3 client is created on first use (or given)."""
 
     def __init__(
