@@ -65,10 +65,14 @@ class DevStack:
         settings: Settings | None = None,
         app_factory: AppFactory | None = None,
         handlers: Mapping[str, str | LambdaHandler] | None = None,
+        auth: Mapping[str, Any] | None = None,
         data_plane: bool = True,
     ) -> None:
-        """``api_port``: the image endpoint's (the front door's) port; ``data_plane``: False runs the deployment
-        with the data plane off (the front door sends every route to the API)."""
+        """``api_port``: the image endpoint's (the front door's) port; ``auth``: settings that replace trusted
+        headers (Keystone mode, devstack/keystone.py; the data plane gets them too, through the environment);
+        ``data_plane``: False runs the deployment with the data plane off (the front door sends every route to
+        the API)."""
+        self._auth = dict(auth or {})
         self._api_port = api_port
         self._with_data_plane = data_plane
         self._aws_port = aws_port
@@ -143,6 +147,7 @@ class DevStack:
             self._configure_process()
             resources = resources_for(self.settings)
             provision(resources, self.aws_endpoint, self.settings.aws_region)
+            _load_metadefs(self.settings)
             self._start_api()
             self._start_planes()
             self._event_loop = EventLoop(
@@ -218,6 +223,7 @@ class DevStack:
                 # (for_data_plane()) is where bodies of any size and streamed downloads go, as deployed.
                 # The emulator has the bus (and the rule -> queue): notifications always go there.
                 "notification_driver": "eventbridge",
+                **self._auth,
             },
         )
         # This process plays the launcher and the Lambda runtime: boto3 needs credentials (any will do for moto,
@@ -233,6 +239,7 @@ class DevStack:
                 "SGLANCE_AWS_REGION": self._settings.aws_region,
                 "SGLANCE_AWS_ENDPOINT_URL": self.aws_endpoint,
                 "SGLANCE_AUTH_MODE": "trusted-headers",
+                **{f"SGLANCE_{name.upper()}": _env_value(value) for name, value in self._auth.items()},
                 "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
             }
         )
@@ -334,6 +341,11 @@ class DevStack:
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
 
+def _env_value(value: Any) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    return str(secret() if callable(secret) else value)
+
+
 def _default_app_factory() -> AppFactory:
     module_name, _, attr = API_APP_FACTORY.partition(":")
     try:
@@ -382,3 +394,13 @@ def _require[T](value: T | None, name: str) -> T:
     if value is None:
         raise DevStackError(f"DevStack.{name} is only known after start()")
     return value
+
+
+def _load_metadefs(settings: Settings) -> None:
+    """The definitions we ship, in the catalog from the start (as devstack's Glance runs db_load_metadefs)."""
+    from shared.bootstrap import Container
+    from shared.metadefs.load import DEFINITIONS, load_directory
+
+    container = Container(settings)
+    load_directory(container.metadef_repository, DEFINITIONS)
+    container.aws.close()

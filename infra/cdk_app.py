@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from aws_cdk import App, Aws, Environment, Stack, Tags, Validations  # noqa: E402
+from aws_cdk import App, Aws, Environment, Stack, Tags, Validations, cx_api  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from infra.config import OperatorConfig, check_snapstart_region, function_environment, load_config  # noqa: E402
@@ -160,9 +161,48 @@ def build_app(outdir: str | None = None, *, nag: bool = True) -> App:
     return app
 
 
+def describe_assembly(assembly: cx_api.CloudAssembly) -> str:
+    """What a synthesis produced, for the operator: each stack, its resources by type, its template's path."""
+    stacks = _in_deployment_order(assembly.stacks)
+    lines = [f"Synthesized {len(stacks)} stacks into {_shown(Path(assembly.directory))} (cdk-nag AwsSolutions passed):"]
+    for stack in stacks:
+        resources = stack.template.get("Resources", {})
+        by_type = Counter(body["Type"] for body in resources.values())
+        lines.append(f"  {stack.stack_name}: {len(resources)} resources -> {_shown(Path(stack.template_full_path))}")
+        lines.append("    " + ", ".join(f"{count} {kind}" for kind, count in sorted(by_type.items())))
+    lines.append(
+        "Deploy: npx aws-cdk@2 deploy --all -c config=<file> (docs/operators.md), or to an emulator: "
+        f"python -m infra.emulator --endpoint <url> --assembly {_shown(Path(assembly.directory))}"
+    )
+    return "\n".join(lines)
+
+
+def _in_deployment_order(stacks: list[cx_api.CloudFormationStackArtifact]) -> list[cx_api.CloudFormationStackArtifact]:
+    ordered: list[cx_api.CloudFormationStackArtifact] = []
+    names = {stack.id for stack in stacks}
+    while len(ordered) < len(stacks):
+        done = {stack.id for stack in ordered}
+        for stack in stacks:
+            needs = {d.id for d in stack.dependencies if d.id in names}
+            if stack.id not in done and needs <= done:
+                ordered.append(stack)
+                break
+        else:
+            return stacks
+    return ordered
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def main() -> None:
-    """Synthesize the cloud assembly."""
-    build_app().synth()
+    """Synthesize the cloud assembly and say what it holds (on stderr: the cdk CLI owns stdout)."""
+    assembly = build_app().synth()
+    print(describe_assembly(assembly), file=sys.stderr)
 
 
 if __name__ == "__main__":

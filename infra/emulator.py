@@ -3,7 +3,10 @@
 ``cdk deploy`` needs a bootstrapped account (roles, an assets bucket, an SSM version parameter) and talks to AWS
 through the CDK CLI. On MiniStack or LocalStack, this module does the same steps with boto3 against the emulator's
 endpoint: it creates the bootstrap bucket and version parameter, uploads each file asset (zipping folders as the
-CLI does), then creates every stack from its synthesized template, in dependency order, and waits for it.
+CLI does), then creates every stack from its synthesized template, in dependency order, and waits for it. A stack
+that already exists is updated in place (nothing to update is not an error), as ``cdk deploy`` does on a second
+run; one left in ``ROLLBACK_COMPLETE`` by a failed first creation (which CloudFormation cannot update) is deleted
+and created again.
 
 It refuses any endpoint that is not loopback or an emulator host name (``infra.config``), so it can never touch a
 real account::
@@ -19,7 +22,7 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +35,23 @@ BOOTSTRAP_QUALIFIER = "hnb659fds"
 BOOTSTRAP_VERSION = "30"
 STACK_TIMEOUT_S = 600.0
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
-_FAILED = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"}
+_FAILED = {
+    "CREATE_FAILED",
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "ROLLBACK_IN_PROGRESS",
+    "UPDATE_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_IN_PROGRESS",
+}
+# A stack that exists but cannot be updated: a first creation that failed and rolled back.
+_RECREATE = {"ROLLBACK_COMPLETE"}
+_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
 class DeployError(RuntimeError):
-    """A stack did not reach CREATE_COMPLETE (the message holds its failed events)."""
+    """A stack did not reach CREATE_COMPLETE or UPDATE_COMPLETE (the message holds its failed events)."""
 
 
 @dataclass
@@ -80,7 +95,7 @@ def deploy_assembly(assembly: Path, endpoint: str, region: str = "us-east-1") ->
         for name, artifact in _stacks_in_order(manifest["artifacts"]):
             _publish_assets(clients["s3"], assembly, manifest["artifacts"], artifact, bucket)
             template = (assembly / artifact["properties"]["templateFile"]).read_text()
-            deployed.outputs[name] = _create_stack(clients["cloudformation"], name, template)
+            deployed.outputs[name] = _deploy_stack(clients["cloudformation"], name, template)
         return deployed
     finally:
         for client in clients.values():
@@ -146,22 +161,55 @@ def _zip_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _create_stack(cloudformation: Any, name: str, template: str) -> dict[str, str]:
-    cloudformation.create_stack(
-        StackName=name,
-        TemplateBody=template,
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
+def _deploy_stack(cloudformation: Any, name: str, template: str) -> dict[str, str]:
+    """Create the stack, or update it in place if it exists; its outputs once it is complete."""
+    status = _status(cloudformation, name)
+    if status in _RECREATE:
+        cloudformation.delete_stack(StackName=name)
+        _wait(
+            cloudformation,
+            name,
+            until=lambda s: s in {None, "DELETE_COMPLETE"},
+            failed={"DELETE_FAILED"},
+            what="deleted",
+        )
+        status = None
+    if status is None:
+        cloudformation.create_stack(StackName=name, TemplateBody=template, Capabilities=_CAPABILITIES)
+    else:
+        try:
+            cloudformation.update_stack(StackName=name, TemplateBody=template, Capabilities=_CAPABILITIES)
+        except cloudformation.exceptions.ClientError as exc:
+            # CloudFormation refuses an update that changes nothing; for a deploy that is success.
+            if "No updates are to be performed" not in str(exc):
+                raise
+    _wait(cloudformation, name, until=lambda s: s in _DONE, failed=_FAILED, what="complete")
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _status(cloudformation: Any, name: str) -> str | None:
+    """The stack's status; None if there is no such stack."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    except cloudformation.exceptions.ClientError as exc:
+        # CloudFormation answers a plain ValidationError for a missing stack; only its message tells them apart.
+        if "does not exist" in str(exc):
+            return None
+        raise
+    return str(stacks[0]["StackStatus"]) if stacks else None
+
+
+def _wait(cloudformation: Any, name: str, *, until: Callable[[str | None], bool], failed: set[str], what: str) -> None:
     deadline = time.monotonic() + STACK_TIMEOUT_S
     while time.monotonic() < deadline:
-        stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-        status = stack["StackStatus"]
-        if status in _DONE:
-            return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        if status in _FAILED:
+        status = _status(cloudformation, name)
+        if until(status):
+            return
+        if status in failed:
             raise DeployError(f"{name}: {status}\n{_failures(cloudformation, name)}")
         time.sleep(0.5)
-    raise DeployError(f"{name}: not created after {STACK_TIMEOUT_S:.0f} s")
+    raise DeployError(f"{name}: not {what} after {STACK_TIMEOUT_S:.0f} s")
 
 
 def _failures(cloudformation: Any, name: str) -> str:

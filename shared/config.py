@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     multipart_max_parts: int = Field(default=1000, ge=1, le=10000)
     # Glance accepts any content declared raw; we refuse a recognised format declared as raw unless this is set.
     allow_raw_format_mismatch: bool = False
+    # Glance's [image_format] require_image_format_match: refuse bytes that are not the declared disk_format. False
+    # accepts them without a virtual size (safety checks still run); Tempest's coverage profile needs it.
+    require_image_format_match: bool = True
     # GET /file: "redirect" to a short-lived presigned GET (behind API Gateway), or "stream" through the API.
     data_delivery: Literal["redirect", "stream"] = "redirect"
     # Largest request body the API tier accepts; larger PUT /file bodies get a 413 naming the presigned upload.
@@ -147,6 +150,46 @@ class Settings(BaseSettings):
     # How often a worker (finaliser, import worker, store_sync, task records) reads and writes an image or task again
     # after its conditional write lost a race with another writer, before giving up (409); the API never retries.
     concurrent_write_attempts: int = Field(default=8, ge=1, le=50)
+
+    # -- owners, deadlines and the job runner (docs/operators.md) ---------------------------------
+    # Every in-flight image (uploading, importing) has an owner and a deadline. A writer streaming through the service
+    # (PUT /file, PUT /stage) holds its image this long without progress; it renews the lease as bytes arrive.
+    stream_lease_seconds: int = Field(default=300, ge=30, le=86400)
+    # A worker, a job or a queued import holds its image this long without progress (renewed as it works); longer
+    # than the work queues' visibility timeout, so a redelivered job finds its image still waiting.
+    work_lease_seconds: int = Field(default=1800, ge=60, le=7 * 86400)
+    # The sweeper (functions/sweeper) runs this often and returns at most this many overdue images per run to queued.
+    sweep_interval_seconds: int = Field(default=300, ge=60, le=86400)
+    sweep_page_size: int = Field(default=100, ge=1, le=1000)
+    # A Lambda worker keeps this much of its remaining time to hand the work to a job and record that it did.
+    worker_deadline_margin_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
+    # What a worker can hash and move per second (to see up front that a known size will not fit its remaining time).
+    worker_bytes_per_second: int = Field(default=64 * 1024**2, ge=1024**2)
+    # Who runs the work that does not fit a Lambda: "ecs" (RunTask of the job task definition), "local" (a
+    # subprocess, the local stack) or "none" (such work fails with the reason on the image).
+    job_launcher: Literal["ecs", "local", "none"] = "none"
+    # A job's own deadline: past it the work fails for good (queued with the reason, or a failed store copy).
+    job_max_seconds: int = Field(default=12 * 3600, ge=60)
+    # The ECS job: cluster, task definition (ARN or family[:revision]), container name, awsvpc subnets and security
+    # groups (comma-separated), public IP (only for subnets without a NAT route to S3, DynamoDB and SQS).
+    job_cluster: str | None = None
+    job_task_definition: str | None = None
+    job_container_name: str = "data-plane"
+    job_subnets: Annotated[tuple[str, ...], NoDecode] = ()
+    job_security_groups: Annotated[tuple[str, ...], NoDecode] = ()
+    job_assign_public_ip: bool = False
+    # The job, as JSON, in the environment of a job task (set by the ECS launcher; argv takes precedence).
+    job: str | None = None
+
+    @model_validator(mode="after")
+    def _ecs_jobs_configured(self) -> Settings:
+        if self.job_launcher == "ecs" and not (self.job_cluster and self.job_task_definition and self.job_subnets):
+            raise ValueError(
+                "job_launcher=ecs needs SGLANCE_JOB_CLUSTER, SGLANCE_JOB_TASK_DEFINITION and SGLANCE_JOB_SUBNETS"
+            )
+        return self
+
+    # -- end owners, deadlines and the job runner ---------------------------------------------------
 
     # -- stores (docs/stores.md) ------------------------------------------------------------------
     # The image bucket's store id: every upload lands there, and it serves downloads unless ?prefer= says otherwise.
@@ -197,6 +240,11 @@ class Settings(BaseSettings):
     def store_configs(self) -> dict[str, StoreConfig]:
         """The replication stores by id (the primary store excluded)."""
         return dict(self.stores)
+
+    @property
+    def store_weights(self) -> dict[str, int]:
+        """Every store's weight by id, the primary's included (Glance orders an image's stores by it)."""
+        return {self.primary_store_id: self.primary_store_weight, **{sid: c.weight for sid, c in self.stores}}
 
     # -- end stores -------------------------------------------------------------------------------
 
@@ -319,6 +367,8 @@ class Settings(BaseSettings):
         "web_download_allowed_ports",
         "web_download_allowed_hosts",
         "web_download_disallowed_hosts",
+        "job_subnets",
+        "job_security_groups",
         mode="before",
     )
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 import uuid
@@ -43,6 +44,33 @@ _ROUTERS: tuple[APIRouter, ...] = (
 
 # What the data plane serves: the routes whose bodies are image data, the same code as in the API function.
 DATA_ROUTERS: tuple[APIRouter, ...] = (image_data.data_router,)
+
+
+class LazyRouter:
+    """An ASGI app that imports ``module`` and serves its ``attr`` router on its first request: the metadata
+    definitions catalog is mounted this way, so the image path's cold start never imports it."""
+
+    def __init__(self, module: str, attr: str = "router") -> None:
+        self.module = module
+        self.attr = attr
+        self._router: APIRouter | None = None
+
+    @property
+    def router(self) -> APIRouter:
+        """The router, imported on first use."""
+        if self._router is None:
+            self._router = getattr(importlib.import_module(self.module), self.attr)
+        return self._router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.router(scope, receive, send)
+
+
+# Mount point -> lazily imported router (paths inside are relative to the mount).
+_LAZY_MOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("/v2/metadefs", "functions.api.routers.metadefs", "router"),
+    ("/v2/schemas/metadefs", "functions.api.routers.metadefs", "schemas_router"),
+)
 
 
 class RequestContextMiddleware:
@@ -133,6 +161,12 @@ def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
+    for prefix, module, attr in _LAZY_MOUNTS:
+        if path.startswith(prefix + "/"):
+            # Only asked after a request reached the mount, so the router is already imported.
+            for route in getattr(importlib.import_module(module), attr).routes:
+                if isinstance(route, APIRoute) and route.path_regex.match(path[len(prefix) :]):
+                    methods.update(route.methods or ())
     return ", ".join(sorted(methods))
 
 
@@ -164,7 +198,15 @@ def create_app(
     """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it); ``routers``: the
     routes served (the data plane serves ``DATA_ROUTERS`` only, functions/data_plane)."""
     settings = settings or get_settings()
-    app = FastAPI(title="Serverless Glance", version="2.5", docs_url=None, redoc_url=None, openapi_url=None)
+    # Glance answers 404 for a path with a trailing slash (/v2/images/), never a redirect.
+    app = FastAPI(
+        title="Serverless Glance",
+        version="2.5",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
     app.state.container = Container(settings, overrides or {})
     # What deps.py builds from the container, once per app (renew_state drops it with the container).
     app.state.controllers = {}
@@ -176,6 +218,8 @@ def create_app(
     app.state.routers = routers
     for router in routers:
         app.include_router(router)
+    for prefix, module, attr in _LAZY_MOUNTS:
+        app.mount(prefix, LazyRouter(module, attr))
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -25,6 +25,7 @@ from shared.domain.errors import InvalidInputError
 
 if TYPE_CHECKING:
     # Imported when a route first needs them (cold start pays only for the images, data and members controllers).
+    from functions.api.controllers.metadefs import MetadefsController
     from functions.api.controllers.quotas import QuotasController
     from functions.api.controllers.stores import StoresController
     from functions.api.controllers.tasks import TasksController
@@ -181,6 +182,19 @@ if TYPE_CHECKING:
     QuotasDep = QuotasController
 else:
     QuotasDep = Annotated[Any, Depends(get_quotas_controller)]
+
+
+def get_metadefs_controller(request: Request) -> MetadefsController:
+    """The metadata definitions catalog's controller."""
+    from functions.api.controllers.metadefs import MetadefsController
+
+    return _per_app(request, "metadefs_controller", lambda c: MetadefsController(c.metadefs, c.policies, c.settings))
+
+
+if TYPE_CHECKING:
+    MetadefsDep = MetadefsController
+else:
+    MetadefsDep = Annotated[Any, Depends(get_metadefs_controller)]
 
 
 # Path parameters are read from the matched route instead of being declared as function parameters:

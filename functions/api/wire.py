@@ -87,9 +87,11 @@ def isotime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_view(image: Image, properties: Mapping[str, str] | None = None) -> dict[str, Any]:
+def image_view(
+    image: Image, properties: Mapping[str, str] | None = None, store_weights: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """The JSON body of one image, as Glance's ResponseSerializer renders it; ``properties`` replaces the
-    image's extra properties (the ones the caller may read)."""
+    image's extra properties (the ones the caller may read); ``stores`` is ordered by ``store_weights``."""
     extra = image.extra_properties if properties is None else properties
     view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
     view.update(image.import_progress())
@@ -121,7 +123,9 @@ def image_view(image: Image, properties: Mapping[str, str] | None = None) -> dic
     )
     stores = image.stores
     if stores:
-        view["stores"] = ",".join(stores)
+        # Glance sorts locations by store weight, highest first (a stable sort; unknown stores weigh 0).
+        weights = store_weights or {}
+        view["stores"] = ",".join(sorted(stores, key=lambda store: -weights.get(store, 0)))
     return view
 
 

@@ -48,6 +48,21 @@ def sort_value(image: Image, key: str) -> str:
     return f"{primary}{_SEP}{_time_key(image.created_at)}{_SEP}{image.id}"
 
 
+def deadline_value(at: datetime) -> str:
+    """A deadline as the sweep index orders it (fixed-width UTC text)."""
+    return _time_key(at)
+
+
+def sweep_entry(image: Image) -> tuple[str, str] | None:
+    """``(sweep partition, encoded deadline)`` of an in-flight image; None when its status is settled."""
+    from shared.resources import sweep_partition
+
+    deadline = image.deadline()
+    if deadline is None or image.is_deleted():
+        return None
+    return sweep_partition(image.id), deadline_value(deadline)
+
+
 def sort_values(image: Image) -> dict[str, str]:
     """Encoded values of ``image`` for every supported sort key."""
     return {key: sort_value(image, key) for key in SORT_KEYS}

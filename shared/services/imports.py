@@ -9,12 +9,15 @@ it from the queue. copy-image is ``shared/services/copies.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.errors import ConflictError, GlanceError, InvalidInputError
+from shared.domain.image import utcnow
 from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadPlan
 from shared.jobs import ImportJob
+from shared.services.leases import QUEUE_HOLDER
 from shared.services.tasks import API_IMAGE_IMPORT, LEGACY_IMPORT, TaskService
 
 if TYPE_CHECKING:
@@ -139,6 +142,8 @@ class Imports:
         else:
             image.start_import(request.method)
         assert image.upload is not None
+        # The queue holds the image until a worker takes the job (and renews the lease as it works).
+        image.hold(QUEUE_HOLDER, utcnow() + timedelta(seconds=self.settings.work_lease_seconds))
         image.upload.targets = tuple(s for s in stores if s != self.replicator.stores.primary_id)
         image.upload.all_stores_must_succeed = request.all_stores_must_succeed
         # A legacy POST /v2/tasks import passes its own task; every other import records a new one.

@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
 
+from shared.deadline import Deadline, DeadlineReachedError, Progress
 from shared.domain.errors import InvalidInputError, NotFoundError
 from shared.domain.location import ERROR_KEY, Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
+from shared.jobrunner import JobLauncher, JobLaunchError, NoJobLauncher
 from shared.jobs import CopyJob, DeleteJob, StoreSyncJob
-from shared.stores.base import StoreError, StoreNotFoundError
+from shared.stores.errors import StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from shared.config import Settings
     from shared.domain.image import Image
@@ -51,6 +53,7 @@ class SyncOutcome(StrEnum):
     DUPLICATE = "duplicate"  # the copy exists already (or its delete was done)
     SKIPPED = "skipped"  # the copy was rolled back or superseded before the job ran
     ORPHAN = "orphan"  # the image is gone: whatever the job wrote was deleted again
+    HANDED_OFF = "handed_off"  # the copy did not fit the worker's time: a job makes it
 
 
 class RetryLaterError(Exception):
@@ -133,9 +136,12 @@ class StoreSync:
     # Task records of copies (copy-image's batch id is its task's id) and the image.prepare of each copy.
     tasks: TaskService
     events: Events
+    # Runs the copies that do not fit a worker's deadline (none configured: such a copy fails with the reason).
+    jobs: JobLauncher = field(default_factory=lambda: NoJobLauncher("no job runner is configured"))
 
-    def run(self, job: StoreSyncJob, attempt: int = 1) -> SyncOutcome:
-        """Run ``job`` (its ``attempt``-th delivery).
+    def run(self, job: StoreSyncJob, attempt: int = 1, deadline: Deadline | None = None) -> SyncOutcome:
+        """Run ``job`` (its ``attempt``-th delivery); a copy that cannot finish before ``deadline`` (its size, or
+        the measured rate, says so) is handed to a job, which runs it to the end (or records it ``failed``).
 
         Raises:
             RetryLaterError: a retryable failure; deliver the job again after ``delay`` seconds.
@@ -147,20 +153,30 @@ class StoreSync:
         if isinstance(job, DeleteJob):
             return self._delete(job.image_id, job.store, job.url, attempt)
         try:
-            return self._copy(job.image_id, job.store, job.batch, attempt)
+            return self._copy(job, attempt, deadline or Deadline.unbounded())
         finally:
             self.tasks.settle_copy_task(self.uow.repo, job.image_id, job.batch, job.request_id)
 
     # -- copy ---------------------------------------------------------------------------------------
 
-    def _copy(self, image_id: str, store: str, batch: str | None, attempt: int) -> SyncOutcome:
+    def _copy(self, job: CopyJob, attempt: int, deadline: Deadline) -> SyncOutcome:
+        image_id, store, batch = job.image_id, job.store, job.batch
         started = self._update(image_id, lambda image: _start_copy(image, store, batch))
         if isinstance(started, SyncOutcome):
             return started
         image = started
         self.events.image_prepare(image, store, None)
         try:
-            url = self._transfer(image, store)
+            url = self._transfer(image, store, deadline)
+        except DeadlineReachedError as exc:
+            # The copy stays ``uploading``; the job finds it so and writes it again from the start.
+            try:
+                ref = self.jobs.launch(job)
+            except JobLaunchError as launch:
+                reason = f"the copy could not finish in time ({exc}) and no job could take it over: {launch}"
+                self._failed(image_id, store, batch, reason[:255], self.settings.store_sync_max_attempts)
+            _LOG.info("copy of %s to %s handed to job %s: %s", image_id, store, ref, exc)
+            return SyncOutcome.HANDED_OFF
         except Exception as exc:  # every failure of the transfer is the copy's failure
             reason = _reason(exc)
             _LOG.warning("copy of %s to %s failed (attempt %d): %s", image_id, store, attempt, reason)
@@ -178,10 +194,12 @@ class StoreSync:
             return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
         return SyncOutcome.COPIED
 
-    def _transfer(self, image: Image, store: str) -> str:
+    def _transfer(self, image: Image, store: str, deadline: Deadline) -> str:
         """Stream ``image`` from its best source to ``store``; returns the new location's url."""
         if image.size is None or image.checksum is None or image.os_hash_value is None or image.os_hash_algo is None:
             raise CopyVerificationError(f"image {image.id} has no recorded size or checksums")
+        deadline.check_fits(image.size, self.settings.worker_bytes_per_second)
+        progress = Progress(deadline, image.size)
         sources = self.stores.by_preference(image.stores)
         if not sources:
             raise StoreNotFoundError(f"image {image.id} has no complete copy to read from")
@@ -190,8 +208,14 @@ class StoreSync:
         assert location is not None
         read = self.stores.driver(source).get(location.url)
         target = self.stores.driver(store)
+
+        def watched() -> Iterator[bytes]:
+            for chunk in read.chunks:
+                progress.advance(len(chunk))
+                yield chunk
+
         try:
-            result = target.add(image.id, read.chunks, image.size, image.os_hash_algo)
+            result = target.add(image.id, watched(), image.size, image.os_hash_algo)
         finally:
             read.close()
         if (result.size, result.checksum, result.multihash) != (image.size, image.checksum, image.os_hash_value):

@@ -16,9 +16,11 @@ from shared.domain.errors import (
     GoneError,
     InvalidImageDataError,
     InvalidInputError,
+    NotFoundError,
     RequestTooLargeError,
     StoreUnavailableError,
     UnsupportedMediaTypeError,
+    UploadSupersededError,
 )
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession
@@ -88,6 +90,7 @@ class StreamedUploads:
         """
         limit = self.settings.api_body_limit
         self.events.image_prepare(image, None, request_id)
+        heartbeat = self.sessions.heartbeat(image.id, session)
         try:
             with self.finalizer.new_digest(image) as stream:
 
@@ -96,6 +99,7 @@ class StreamedUploads:
                         stream.feed(chunk)
                         if limit and stream.size > limit:
                             raise RequestTooLargeError(detail=too_large(limit))
+                        heartbeat.beat()
                         yield chunk
 
                 self.bucket.upload_chunks(session.key, teed(), self.settings.multipart_part_size)
@@ -103,6 +107,10 @@ class StreamedUploads:
         except (SizeCapExceededError, RequestTooLargeError) as exc:
             self._fail(image.id, session, str(exc), request_id)
             raise RequestTooLargeError(detail=str(exc)) from None
+        except UploadSupersededError:
+            # Aborted or swept while the body arrived: the image is someone else's now; drop what was written.
+            self.bucket.delete(session.key)
+            raise
         except GlanceError:
             self._fail(image.id, session, "upload failed", request_id)
             raise
@@ -112,7 +120,9 @@ class StreamedUploads:
         refused = refusal(session, digest)
         outcome = self.finalizer.record(image.id, session, refused or digest, request_id=request_id)
         if outcome is Outcome.ORPHAN:
-            raise GoneError(image_id=image.id)
+            if self._deleted(image.id):
+                raise GoneError(image_id=image.id)
+            raise UploadSupersededError(image_id=image.id)  # aborted by its owner, or swept, meanwhile
         if outcome is Outcome.OVER_QUOTA:
             reason = self.uow.repo.get(image.id).extra_properties.get(UPLOAD_ERROR_PROPERTY)
             raise QuotaExceededError(reason or "Quota exceeded: the image data would pass a project limit.")
@@ -121,6 +131,12 @@ class StreamedUploads:
         if refused is not None:
             raise InvalidInputError(refused.message)
         return self.uow.repo.get(image.id)
+
+    def _deleted(self, image_id: str) -> bool:
+        try:
+            return self.uow.repo.get(image_id).is_deleted()
+        except NotFoundError:
+            return True
 
     def _fail(self, image_id: str, session: UploadSession, reason: str, request_id: str | None) -> None:
         self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason), request_id=request_id)

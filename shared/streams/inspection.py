@@ -18,6 +18,11 @@ safety checks are oslo.utils' ``format_inspector`` (what Glance runs); the verdi
 - anything else is refused; then the detected inspector's safety checks run, and a failure refuses the image,
   except GPT failures listed in ``gpt_safety_checks_nonfatal`` and, for aki/ari, the ``mbr`` check.
 
+``require_format_match=False`` is Glance's ``require_image_format_match = False``: a format that does not match
+the declared one (or no single format at all, or a structure that cannot be read) is accepted without a virtual
+size. Unlike Glance, the detected format's safety checks still run: a mismatch setting is no reason to let a
+backing file or a data file through.
+
 Memory stays small: oslo's inspectors keep only the regions they parse (at most about 1 MiB), and this module
 holds back less than one 64 KiB block.
 """
@@ -74,6 +79,10 @@ class _Refused(Exception):
         self.reason = reason
 
 
+class _Mismatch(_Refused):
+    """The bytes are not the declared format (or no single format): refused only when a match is required."""
+
+
 class _BlockSource:
     """The readable that ``InspectWrapper`` pulls from: each read returns the block pushed just before it."""
 
@@ -96,15 +105,18 @@ class ImageInspector:
         *,
         allow_raw_mismatch: bool = False,
         gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
+        require_format_match: bool = True,
     ) -> None:
         """Args:
         disk_format: the format the uploader declared.
         container_format: the declared container; only "bare" images are inspected.
         allow_raw_mismatch: accept any format declared raw, as Glance does (virtual size = actual size).
         gpt_safety_checks_nonfatal: GPT check names ("mbr") that only warn, as Glance's option of that name.
+        require_format_match: refuse bytes that are not the declared format (Glance's require_image_format_match).
         """
         self._disk_format = disk_format
         self._allow_raw_mismatch = allow_raw_mismatch
+        self._require_match = require_format_match
         self._gpt_nonfatal = gpt_safety_checks_nonfatal
         self._source = _BlockSource()
         self._wrapper: format_inspector.InspectWrapper | None = None
@@ -159,10 +171,15 @@ class ImageInspector:
         try:
             inspector = self._detected(wrapper)
         except _Refused as refusal:
+            if not self._require_match:
+                LOG.warning("format match not required, accepting: %s", refusal.reason)
+                return Inspection(None, None, None)
             return Inspection(None, None, refusal.reason)
         except Exception:
             # oslo's own properties can fail on hostile bytes (Glance: "Image format inspection failed").
             LOG.exception("format detection raised")
+            if not self._require_match:
+                return Inspection(None, None, None)
             return Inspection(None, None, f"{_INSPECTION_FAILED}: the image structure could not be read")
         return self._judge(inspector)
 
@@ -170,20 +187,20 @@ class ImageInspector:
     def _detected(wrapper: format_inspector.InspectWrapper) -> format_inspector.FileInspector:
         matches = wrapper.formats
         if not matches:
-            raise _Refused(f"{_INSPECTION_FAILED}: no format could be determined")
+            raise _Mismatch(f"{_INSPECTION_FAILED}: no format could be determined")
         by_name = {str(match): match for match in matches}
         if by_name.keys() == {"iso", "gpt"}:
             # A bootable-as-disk ISO legitimately carries a GPT in its system area.
             return by_name["iso"]
         if len(by_name) > 1:
-            raise _Refused(f"image data matches several formats ({', '.join(sorted(by_name))})")
+            raise _Mismatch(f"image data matches several formats ({', '.join(sorted(by_name))})")
         return matches[0]
 
     def _judge(self, inspector: format_inspector.FileInspector) -> Inspection:
         detected = str(inspector)
         confused = self._disk_format == "raw" and detected not in RAW_COMPATIBLE_FORMATS
         try:
-            virtual_size = None if confused and not self._allow_raw_mismatch else self._virtual_size(inspector)
+            virtual_size = None if confused and not self._allow_raw_mismatch else self._matched_size(inspector)
             self._check_safety(inspector)
         except _Refused as refusal:
             return Inspection(detected, None, refusal.reason)
@@ -201,6 +218,16 @@ class ImageInspector:
             )
         return Inspection(detected, virtual_size if virtual_size and virtual_size > 0 else None, None)
 
+    def _matched_size(self, inspector: format_inspector.FileInspector) -> int | None:
+        """The virtual size to record; a mismatch refuses only when a match is required (then: no size)."""
+        try:
+            return self._virtual_size(inspector)
+        except _Mismatch as mismatch:
+            if self._require_match:
+                raise
+            LOG.warning("format match not required, accepting without a virtual size: %s", mismatch.reason)
+            return None
+
     def _virtual_size(self, inspector: format_inspector.FileInspector) -> int | None:
         detected, declared = str(inspector), self._disk_format
         if detected == declared:
@@ -210,7 +237,7 @@ class ImageInspector:
         if declared == "raw":
             LOG.warning("image declared raw holds %s; using its actual size as virtual size", detected)
             return inspector.actual_size
-        raise _Refused(f"disk_format {declared} does not match the image data, which is {detected}")
+        raise _Mismatch(f"disk_format {declared} does not match the image data, which is {detected}")
 
     def _check_safety(self, inspector: format_inspector.FileInspector) -> None:
         try:
@@ -232,6 +259,7 @@ def inspect(
     *,
     allow_raw_mismatch: bool = False,
     gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
+    require_format_match: bool = True,
 ) -> Inspection:
     """The verdict on ``chunks`` (an image's bytes in order), as ``ImageInspector`` gives it."""
     inspector = ImageInspector(
@@ -239,6 +267,7 @@ def inspect(
         container_format,
         allow_raw_mismatch=allow_raw_mismatch,
         gpt_safety_checks_nonfatal=gpt_safety_checks_nonfatal,
+        require_format_match=require_format_match,
     )
     for chunk in chunks:
         inspector.feed(chunk)

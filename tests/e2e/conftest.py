@@ -90,6 +90,8 @@ class DeployedStack:
     api_host: str
     keystone: KeystoneEnv
     file_store: Path
+    # The synthesized cloud assembly that was deployed (a test deploys it again).
+    assembly: Path
 
     def api(self, token: str | None = None) -> requests.Session:
         """A session whose requests reach the HTTP API (``session.get(stack.url("/versions"))``)."""
@@ -251,7 +253,12 @@ def deployed(emulator: Emulator, keystone: KeystoneEnv, tmp_path_factory: pytest
         secrets.close()  # type: ignore[attr-defined]
     api_host = urlsplit(outputs.output("Endpoint")).netloc
     return DeployedStack(
-        emulator=emulator, outputs=outputs, api_host=api_host, keystone=keystone, file_store=file_store
+        emulator=emulator,
+        outputs=outputs,
+        api_host=api_host,
+        keystone=keystone,
+        file_store=file_store,
+        assembly=assembly,
     )
 
 

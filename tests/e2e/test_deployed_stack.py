@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import FILE_STORE, IMAGE_BUCKET, DeployedStack
+from infra.emulator import deploy_assembly
+from tests.e2e.conftest import FILE_STORE, IMAGE_BUCKET, REGION, DeployedStack
 
 pytestmark = pytest.mark.e2e
 
@@ -231,3 +232,22 @@ def test_api__is_served_by_the_alias_of_a_published_snapstart_version_on_python3
     assert version["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
     assert version["State"] == "Active"
     assert restored, "no after-restore hook ran in the API function"
+
+
+def test_second_deploy__of_the_same_assembly__updates_in_place_and_the_api_keeps_serving(
+    deployed: DeployedStack,
+) -> None:
+    again = deploy_assembly(deployed.assembly, deployed.emulator.endpoint, REGION)
+
+    assert again.outputs == deployed.outputs.outputs
+    cloudformation = deployed.emulator.client("cloudformation")
+    try:
+        statuses = {
+            name: cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]  # type: ignore[attr-defined]
+            for name in again.outputs
+        }
+    finally:
+        cloudformation.close()  # type: ignore[attr-defined]
+    assert set(statuses.values()) <= {"CREATE_COMPLETE", "UPDATE_COMPLETE"}, statuses
+    response = deployed.api().get(deployed.url("/versions"))
+    assert response.status_code == 200, response.text

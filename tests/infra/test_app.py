@@ -43,6 +43,7 @@ def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,  # the assertion below shows stderr
     )
     assert done.returncode == 0, done.stderr[-5000:]
+    (folder / "synth.stderr").write_text(done.stderr)
     return folder / "cdk.out"
 
 
@@ -62,6 +63,18 @@ def test_cdk_app__synthesizes_every_stack_from_file_and_context_ignoring_the_she
     # cdk-nag ran (it writes this report) and every finding it made is acknowledged (it fails synthesis otherwise).
     report = json.loads((cli_assembly / "validation-report.json").read_text())
     assert [v for plugin in report["pluginReports"] for v in plugin["violations"]] == []
+
+
+def test_cdk_app__says_which_stacks_resources_and_templates_it_produced(cli_assembly: Path) -> None:
+    said = (cli_assembly.parent / "synth.stderr").read_text()
+
+    assert f"Synthesized {len(STACKS)} stacks into {cli_assembly}" in said
+    for name in STACKS:
+        template = cli_assembly / f"sglance-ci-{name}.template.json"
+        count = len(json.loads(template.read_text())["Resources"])
+        assert f"  sglance-ci-{name}: {count} resources -> {template}" in said
+    assert "AWS::ApiGatewayV2::Api" in said
+    assert f"--assembly {cli_assembly}" in said
 
 
 def test_cfn_lint__finds_nothing_in_the_templates(cli_assembly: Path) -> None:

@@ -130,3 +130,13 @@ def test_build_package__layer_has_wheels_for_the_lambda_architecture_and_code_ha
     assert (package.code_dir / "functions" / "api" / "handler.py").is_file()
     assert not list(package.code_dir.rglob("__pycache__"))
     assert (package.code_dir / "config" / "policy.yaml").read_text() == "{}\n"
+
+
+def test_deploy_prod_json__the_example_the_docs_name__is_a_valid_configuration() -> None:
+    repo = Path(__file__).resolve().parents[2]
+
+    config = load_config(_context({"config": "deploy/prod.json"}), repo)
+
+    assert config.stage == "prod"
+    assert config.keystone_url == "https://keystone.example.org/v3"
+    assert set(config.store_configs) == {"ceph1", "swift1"}

@@ -63,6 +63,7 @@ def inspect(
     chunks: Callable[[bytes], Iterator[bytes]] = _whole,
     allow_raw_mismatch: bool = False,
     gpt_safety_checks_nonfatal: frozenset[str] = frozenset(),
+    require_format_match: bool = True,
 ) -> Inspection:
     return inspection.inspect(
         chunks(data),
@@ -70,6 +71,7 @@ def inspect(
         container_format,
         allow_raw_mismatch=allow_raw_mismatch,
         gpt_safety_checks_nonfatal=gpt_safety_checks_nonfatal,
+        require_format_match=require_format_match,
     )
 
 
@@ -190,6 +192,34 @@ def test_gpt_disk_declared_raw__is_accepted_with_actual_size_like_glance() -> No
 )
 def test_declared_format_other_than_detected__is_refused(data: bytes, disk_format: str, error: str) -> None:
     assert inspect(data, disk_format).error == error
+
+
+@pytest.mark.parametrize(
+    ("data", "disk_format", "detected"),
+    [(raw_image(), "qcow2", "raw"), (qcow2_image(), "vmdk", "qcow2"), (raw_image(), "vhdx", "raw")],
+)
+def test_declared_format_other_than_detected__without_required_match__is_accepted_without_virtual_size(
+    data: bytes, disk_format: str, detected: str
+) -> None:
+    """Glance's require_image_format_match = False (Tempest's coverage profile uploads random bytes as any format)."""
+    assert inspect(data, disk_format, require_format_match=False) == Inspection(detected, None, None)
+
+
+def test_several_matches__without_required_match__are_accepted() -> None:
+    assert inspect(qcow2_image(mbr_signature=True), "qcow2", require_format_match=False) == Inspection(None, None, None)
+
+
+def test_unsafe_image__without_required_match__is_still_refused_for_its_safety_failure() -> None:
+    result = inspect(qcow2_with_backing_file(), "vmdk", require_format_match=False)
+
+    assert result == Inspection("qcow2", None, "qcow2 image refused: backing_file: image has a backing file")
+
+
+def test_matching_format__without_required_match__keeps_its_virtual_size() -> None:
+    strict = inspect(qcow2_image(), "qcow2")
+
+    assert inspect(qcow2_image(), "qcow2", require_format_match=False) == strict
+    assert strict.accepted and strict.virtual_size
 
 
 def test_safety_failures__name_every_failing_check() -> None:
