@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     # Only set off AWS (moto, MiniStack, LocalStack); on AWS the SDK finds the regional endpoint.
     aws_endpoint_url: str | None = None
+    # S3's endpoint when it is not aws_endpoint_url's (off AWS only: a Ceph RGW holding the image bucket while an
+    # emulator serves the rest, as the data plane's benchmark runs).
+    s3_endpoint_url: str | None = None
     table_name: str = "sglance-images"
     image_bucket: str = "sglance-images"
     upload_queue_name: str = "sglance-upload-complete"
