@@ -15,6 +15,7 @@ from shared.config import Settings
 from shared.data.memory import MemoryImageRepository, MemoryTaskRepository
 from shared.data_routes import is_data_route
 from shared.notifications import RecordingNotifier
+from shared.services.streamed_uploads import coalesced
 from shared.upload_bucket.memory import MemoryUploadBucket
 from tests.support.fakes import ListQueue
 from tests.support.image_corpus import raw_image
@@ -181,3 +182,16 @@ def test_settings__trusted_headers_inside_an_ecs_task__refuses_to_start(monkeypa
 
     with pytest.raises(ValueError, match="cannot run in a deployed function or task"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    "sizes", [[], [3], [1, 1, 1, 1], [5, 1], [2, 9, 1, 1, 2], [4, 4, 4]], ids=lambda s: "-".join(map(str, s)) or "none"
+)
+def test_coalesced__joins_small_chunks_into_pieces_of_at_least_the_size_in_order(sizes: list[int]) -> None:
+    chunks = [bytes([i]) * n for i, n in enumerate(sizes)]
+
+    pieces = list(coalesced(chunks, 4))
+
+    assert b"".join(pieces) == b"".join(chunks)
+    assert all(len(piece) >= 4 for piece in pieces[:-1])
+    assert all(pieces)
