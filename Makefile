@@ -98,6 +98,12 @@ run: install
 run-keystone: install
 	$(BIN)/python -m devstack --keystone
 
+# Tempest's image tests and glance-tempest-plugin against the local stack in Keystone mode, both format profiles;
+# rewrites docs/conformance.md (ours against real Glance 33, per test). ~15-20 min: not part of `make test`.
+# TEMPEST_ARGS="--profile default --suite tempest" narrows it.
+tempest: install
+	$(BIN)/python -m tests.conformance.tempest $(TEMPEST_ARGS)
+
 # Load metadata definition files (Glance's etc/metadefs format) into the catalog, idempotently: by default the ones
 # we ship (shared/metadefs/definitions) into the running local stack (make run loads them at start too).
 # METADEFS=DIR loads another folder; METADEFS_ARGS=--merge or --overwrite updates existing namespaces. For a deployed
@@ -143,4 +149,4 @@ synth: install
 	$(BIN)/python infra/cdk_app.py
 
 clean:
-	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
+	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .tempest .pytest_cache .mypy_cache .ruff_cache cdk.out .bench

@@ -34,6 +34,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     versions.router,
     schemas.router,
     images.router,
+    image_data.data_router,
     image_data.router,
     discovery.router,
     members.router,
@@ -41,6 +42,9 @@ _ROUTERS: tuple[APIRouter, ...] = (
     tasks.router,
     quotas.router,
 )
+
+# What the data plane serves: the routes whose bodies are image data, the same code as in the API function.
+DATA_ROUTERS: tuple[APIRouter, ...] = (image_data.data_router,)
 
 
 class LazyRouter:
@@ -161,14 +165,15 @@ async def _on_glance_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), status_for(exc), exc.message, headers)
 
 
-def _allowed_methods(path: str) -> str:
-    """Every method some route serves at ``path`` (Starlette's own 405 names only the first route's)."""
+def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
+    """Every method some route of ``routers`` serves at ``path`` (Starlette's own 405 names only the first route's)."""
     methods: set[str] = set()
-    for router in _ROUTERS:
+    for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
-    for prefix, module, attr in _LAZY_MOUNTS:
+    # Only the API mounts the metadefs catalog.
+    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         if path.startswith(prefix + "/"):
             # Only asked after a request reached the mount, so the router is already imported.
             for route in getattr(importlib.import_module(module), attr).routes:
@@ -183,7 +188,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else status.description
     headers = dict(exc.headers or {})
     if status is HTTPStatus.METHOD_NOT_ALLOWED:
-        headers["Allow"] = _allowed_methods(request.scope["path"])
+        headers["Allow"] = _allowed_methods(request.app.state.routers, request.scope["path"])
     return _error_response(request.headers.get("accept"), status, message, headers)
 
 
@@ -191,8 +196,13 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), HTTPStatus.BAD_REQUEST, str(exc))
 
 
-def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:
-    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it)."""
+def create_app(
+    settings: Settings | None = None,
+    overrides: dict[str, Any] | None = None,
+    routers: tuple[APIRouter, ...] = _ROUTERS,
+) -> FastAPI:
+    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it); ``routers``: the
+    routes served (the data plane serves ``DATA_ROUTERS`` only, functions/data_plane)."""
     settings = settings or get_settings()
     # Glance answers 404 for a path with a trailing slash (/v2/images/), never a redirect.
     app = FastAPI(
@@ -210,9 +220,11 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.add_exception_handler(GlanceError, _on_glance_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    for router in _ROUTERS:
+    app.state.routers = routers
+    for router in routers:
         app.include_router(router)
-    for prefix, module, attr in _LAZY_MOUNTS:
+    # The metadefs catalog is the API's (the data plane serves only its data routes).
+    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         app.mount(prefix, LazyRouter(module, attr))
     app.add_middleware(RequestContextMiddleware)
     return app

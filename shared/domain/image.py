@@ -291,6 +291,13 @@ class Image(StoreCopies):
         self.record(UploadFailed(reason))
         self.record(ImageUpdated())
 
+    def refuse_import(self, stores: Iterable[str]) -> None:
+        """An import refused before it began (a web-download URL the policy refuses): the image keeps its status
+        and, as after any failed import, names the ``stores`` in ``os_glance_failed_import`` (the next import
+        clears it)."""
+        self.extra_properties[FAILED_IMPORT_PROPERTY] = ",".join(dict.fromkeys(stores))
+        self.record(ImageUpdated())
+
     def abort_upload(self) -> None:
         """The owner gives up, whoever moves the bytes (client, API, worker, job): uploading or importing -> queued.
 
@@ -306,8 +313,11 @@ class Image(StoreCopies):
     # -- owners and deadlines of the in-flight statuses -------------------------------------------
 
     def deadline(self) -> datetime | None:
-        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts; None when its
-        status is settled. An in-flight image without a session has no owner: its deadline is its last change."""
+        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts, or, for an active
+        image, when the first copy being written to another store is; None when nothing is in flight. An in-flight
+        image without a session has no owner: its deadline is its last change."""
+        if self.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+            return self.copy_deadline()
         if self.status not in IN_FLIGHT:
             return None
         if self.upload is None:
