@@ -100,7 +100,10 @@ class RemoteGlance:
     def endpoint(self, region: str, interface: str) -> str:
         """The remote image endpoint from the caller's catalog (``GlanceDownloadError`` when there is none)."""
         if not self.token or not self.keystone_url:
-            raise GlanceDownloadError(reason="it needs auth_mode=keystone (the caller's token and catalog)")
+            raise GlanceDownloadError(
+                reason="it needs the caller's token and catalog (auth_mode=keystone, and a download that finishes "
+                "within the import worker's time: a job runner is never given the token)"
+            )
         catalog = self._catalog()
         url = find_image_endpoint(catalog, region, interface)
         if url is None:

@@ -61,7 +61,9 @@ class ImportWorker:
         try:
             outcome = self._run(job, deadline)
         except DeadlineReachedError as exc:
-            outcome = self.finalizer.hand_off(job, job.image_id, job.session_id, str(exc))
+            # A job runner's job is in RunTask's overrides (DescribeTasks, CloudTrail): never the caller's token.
+            handed = dataclasses.replace(job, auth_token=None)
+            outcome = self.finalizer.hand_off(handed, job.image_id, job.session_id, str(exc))
         if job.task_id:
             self.tasks.record_import_outcome(self.uow.repo, job, outcome)
         return outcome
