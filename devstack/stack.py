@@ -1,5 +1,6 @@
-"""The local stack: moto server, provisioned resources, the API under uvicorn, the data plane, the front door and
-the SQS event loop, in the deployed shape.
+"""The local stack: moto server, provisioned resources, the API under uvicorn, the data plane, the front door, the
+SQS event loop, the scheduler (the sweeper on its deployed schedule) and the local job runner (jobs as child
+processes), in the deployed shape.
 
 ``DevStack`` is what ``make run`` starts, and what API tests can start in-process. Clients use one endpoint, the
 front door (devstack/front_door.py, its own process), which routes as the deployed one does: the data routes to
@@ -31,6 +32,7 @@ from devstack.emulator import serialize_moto_dynamodb
 from devstack.event_loop import EventLoop, LambdaHandler, default_handlers
 from devstack.processes import ChildProcess, ChildStartError
 from devstack.provision import provision
+from devstack.scheduler import SWEEPER_HANDLER, Schedule, Scheduler
 from shared.config import Settings, get_settings
 from shared.resources import resources_for
 
@@ -90,6 +92,7 @@ class DevStack:
         self._data_plane: ChildProcess | None = None
         self._front_door: ChildProcess | None = None
         self._event_loop: EventLoop | None = None
+        self._scheduler: Scheduler | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_tempdir: str | None = None
         self._tempdir_patched = False
@@ -156,6 +159,9 @@ class DevStack:
                 self.settings.aws_region,
             )
             self._event_loop.start()
+            # The deployed EventBridge schedule of the sweeper (functions/sweeper), at the same rate.
+            self._scheduler = Scheduler({"sweeper": Schedule(SWEEPER_HANDLER, self.settings.sweep_interval_seconds)})
+            self._scheduler.start()
             self._write_state_file()
         except BaseException:
             self.stop()
@@ -167,6 +173,9 @@ class DevStack:
         process environment."""
         if not self._started:
             return
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         for child in (self._front_door, self._data_plane):
             if child is not None:
                 child.stop()
@@ -223,6 +232,8 @@ class DevStack:
                 # (for_data_plane()) is where bodies of any size and streamed downloads go, as deployed.
                 # The emulator has the bus (and the rule -> queue): notifications always go there.
                 "notification_driver": "eventbridge",
+                # Work too long for a worker's (simulated) timeout runs as a child: python -m functions.task_runner.
+                "job_launcher": "local",
                 **self._auth,
             },
         )
@@ -241,6 +252,7 @@ class DevStack:
                 "SGLANCE_AUTH_MODE": "trusted-headers",
                 **{f"SGLANCE_{name.upper()}": _env_value(value) for name, value in self._auth.items()},
                 "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
+                "SGLANCE_JOB_LAUNCHER": "local",
             }
         )
         get_settings.cache_clear()

@@ -472,7 +472,9 @@ class Container:
         from shared.services.sweeper import Sweeper
 
         s = self.settings
-        return Sweeper(self.image_uow, self.upload_sessions, self.tasks, s.primary_store_id, s.sweep_page_size)
+        return Sweeper(
+            self.image_uow, self.upload_sessions, self.tasks, self.replicator, s.primary_store_id, s.sweep_page_size
+        )
 
     @cached_property
     def quotas(self) -> Quotas:

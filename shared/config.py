@@ -244,6 +244,10 @@ class Settings(BaseSettings):
         """The replication stores by id (the primary store excluded)."""
         return dict(self.stores)
 
+    # Glance's show_multiple_locations: every image body lists its complete copies as ``locations`` (url and store),
+    # which tells readers where the bytes are kept (bucket and key names). Off by default, as in Glance.
+    show_multiple_locations: bool = False
+
     @property
     def store_weights(self) -> dict[str, int]:
         """Every store's weight by id, the primary's included (Glance orders an image's stores by it)."""

@@ -27,6 +27,7 @@ from shared.observability import get_logger
 REQUEST_ID_HEADER = "x-openstack-request-id"
 # /v2.0/ ... /v2.N/ reach the same API as /v2/ (Glance's version negotiation).
 _VERSIONED_PREFIX = re.compile(r"^/v2\.\d+(?=/|$)")
+_SERVER_ERROR = "The server has either erred or is incapable of performing the requested operation."
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 _BODY_TOLERATED_PATHS = frozenset({"/v2/images", "/v2/images/"})
 _ROUTERS: tuple[APIRouter, ...] = (
@@ -99,22 +100,32 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if _rejects_body(scope):
-            accept = _header(scope, b"accept")
-            response = _error_response(accept, HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
-            await response(scope, receive, send_with_id)
-        else:
-            await self.app(scope, receive, send_with_id)
-        self.logger.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status_holder.get("status"),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        accept = _header(scope, b"accept")
+        try:
+            if _rejects_body(scope):
+                response = _error_response(accept, HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette's outermost middleware would answer an escaped exception itself, without the request id
+            # and without this access-log line; answer it here instead.
+            self.logger.exception("unhandled error", extra={"request_id": request_id})
+            if "status" in status_holder:
+                # The response has begun: the only honest end is a broken connection.
+                raise
+            await _error_response(accept, HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR)(scope, receive, send_with_id)
+        finally:
+            self.logger.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder.get("status", HTTPStatus.INTERNAL_SERVER_ERROR.value),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -161,7 +172,8 @@ def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
-    for prefix, module, attr in _LAZY_MOUNTS:
+    # Only the API mounts the metadefs catalog.
+    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         if path.startswith(prefix + "/"):
             # Only asked after a request reached the mount, so the router is already imported.
             for route in getattr(importlib.import_module(module), attr).routes:
@@ -182,12 +194,6 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), HTTPStatus.BAD_REQUEST, str(exc))
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    get_logger("api").exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-    message = "The server has either erred or is incapable of performing the requested operation."
-    return _error_response(request.headers.get("accept"), HTTPStatus.INTERNAL_SERVER_ERROR, message)
 
 
 def create_app(
@@ -214,11 +220,11 @@ def create_app(
     app.add_exception_handler(GlanceError, _on_glance_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
     app.state.routers = routers
     for router in routers:
         app.include_router(router)
-    for prefix, module, attr in _LAZY_MOUNTS:
+    # The metadefs catalog is the API's (the data plane serves only its data routes).
+    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         app.mount(prefix, LazyRouter(module, attr))
     app.add_middleware(RequestContextMiddleware)
     return app
