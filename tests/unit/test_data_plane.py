@@ -195,3 +195,10 @@ def test_coalesced__joins_small_chunks_into_pieces_of_at_least_the_size_in_order
     assert b"".join(pieces) == b"".join(chunks)
     assert all(len(piece) >= 4 for piece in pieces[:-1])
     assert all(pieces)
+
+
+def test_runtime_dependencies__hold_the_data_planes_server() -> None:
+    # the container image installs [project.dependencies] only (infra/packaging.py), never the dev extras
+    from infra.packaging import runtime_requirements
+
+    assert any(requirement.startswith("uvicorn") for requirement in runtime_requirements())
