@@ -7,13 +7,13 @@ Mounted lazily by the app (``functions/api/app.py``): nothing here is imported u
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from functions.api import metadef_wire as w
 from functions.api.deps import ContextDep, JsonBody, MetadefsDep
+from functions.api.wire import page_view
 from shared.domain import metadefs as md
 
 router = APIRouter(redirect_slashes=False)
@@ -47,15 +47,10 @@ def list_namespaces(request: Request, ctx: ContextDep, metadefs: MetadefsDep) ->
     """Namespaces the caller may see, with Glance's first/next links."""
     params = dict(request.query_params)
     page = metadefs.list_namespaces(ctx, params)
-    kept = {k: v for k, v in params.items() if k != "marker"}
-    body: dict[str, Any] = {
-        "namespaces": [w.namespace_view(ns) for ns in page.items],
-        "first": w.NAMESPACES + (f"?{urlencode(kept)}" if kept else ""),
-        "schema": "/v2/schemas/metadefs/namespaces",
-    }
-    if page.next_marker is not None:
-        body["next"] = f"{w.NAMESPACES}?{urlencode({**kept, 'marker': page.next_marker})}"
-    return body
+    items = [w.namespace_view(ns) for ns in page.items]
+    return page_view(
+        "namespaces", items, w.NAMESPACES, "/v2/schemas/metadefs/namespaces", params.items(), page.next_marker
+    )
 
 
 @router.post("/namespaces", status_code=201, response_model=None)
