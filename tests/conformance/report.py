@@ -81,6 +81,9 @@ def write_report(folder: Path, target: Path) -> str:
             wall = f"{ours['wall_seconds']} s" if ours is not None else ""
             lines.append(f"| {title} | {profile} | {_counts(ref)} | {_counts(ours)} | {wall} |")
         tables += _suite_table(folder, suite, title)
+    notes = folder / "notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     lines += ["", *tables]
     target.write_text("\n".join(lines).rstrip() + "\n")
     return "\n".join(line for line in lines if line.startswith("| ") and "---" not in line)
