@@ -67,6 +67,8 @@ ministack: $(MINISTACK_STAMP)
 # (~/.cache/sglance/glance-venv), ~90 s the first time, a no-op afterwards. SGLANCE_SKIP_GLANCE=1 skips both.
 # The OCI registry (Debian's docker-registry) and skopeo that tests/infra/test_image.py pushes the data plane's image
 # with: apt-installed on the first run (~10 s), a no-op afterwards. SGLANCE_SKIP_REGISTRY=1 skips both.
+# qemu-img (Debian's qemu-utils), the oracle of the format-confusion tests; SGLANCE_SKIP_QEMU=1 skips the install
+# (the tests then skip with the reason).
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
@@ -83,6 +85,9 @@ ifneq ($(SGLANCE_SKIP_GLANCE),1)
 endif
 ifneq ($(SGLANCE_SKIP_REGISTRY),1)
 	bash tests/backends/registry/install.sh
+endif
+ifneq ($(SGLANCE_SKIP_QEMU),1)
+	bash tests/backends/qemu/install.sh
 endif
 
 run: install

@@ -98,7 +98,11 @@ def image_view(
     """The JSON body of one image, as Glance's ResponseSerializer renders it; ``properties`` replaces the
     image's extra properties (the ones the caller may read); ``stores`` and ``locations`` are ordered by
     ``store_weights``; ``show_locations``: None leaves ``locations`` out (show_multiple_locations off), False lists
-    none (the caller may not read them), True lists the complete copies."""
+    none (the caller may not read them), True lists the complete copies.
+
+    ``store_weights`` holds every store of the deployment: ``stores`` is shown only where there are several, as
+    Glance shows it only with ``enabled_backends`` (multi-store). With one store it is absent, so clients that
+    rewrite every property (openstacksdk's ``update_image``) never try to remove it."""
     extra = image.extra_properties if properties is None else properties
     view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
     view.update(image.import_progress())
@@ -131,7 +135,7 @@ def image_view(
     # Glance sorts locations by store weight, highest first (a stable sort; unknown stores weigh 0).
     weights = store_weights or {}
     stores = image.stores
-    if stores:
+    if stores and (store_weights is None or len(store_weights) > 1):
         view["stores"] = ",".join(sorted(stores, key=lambda store: -weights.get(store, 0)))
     if show_locations is not None:
         complete = [loc for loc in image.locations if show_locations and loc.status is LocationStatus.ACTIVE]
