@@ -30,7 +30,7 @@ class _Job:
 
 @dataclass(frozen=True)
 class ImportJob(_Job):
-    """Finish one import (``glance-direct``, ``web-download``, or a service-added ``location``)."""
+    """Finish one import (``glance-direct``, ``web-download``, ``glance-download``, or a service-added ``location``)."""
 
     method: str
     image_id: str
