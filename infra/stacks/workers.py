@@ -1,5 +1,8 @@
 """The workers stack: upload_complete, import_worker and store_sync, each fed by its SQS queue.
 
+Each may start the job task (``ecs:RunTask`` of its family, ``iam:PassRole`` of its two roles) for work that
+cannot finish before its deadline; its environment names the cluster, task definition, subnets and security group.
+
 Each queue redrives to its DLQ (stateful stack) after its ``maxReceiveCount``; an alarm fires as soon as a DLQ
 holds a message. The event sources report partial batch failures, so one bad record is retried alone. A function
 runs for at most a sixth of its queue's visibility timeout, as AWS advises for SQS event sources.
@@ -20,6 +23,7 @@ from constructs import Construct
 
 from infra.config import LambdaSizing
 from infra.stacks import access
+from infra.stacks.dataplane import JobLauncher
 from infra.stacks.function import GlanceFunction, stack_code
 from infra.stacks.props import ServiceProps
 from infra.stacks.stateful import WorkQueue
@@ -53,6 +57,7 @@ class WorkersStack(Stack):
         construct_id: str,
         *,
         props: ServiceProps,
+        jobs: JobLauncher,
         env: Environment | None = None,
         description: str | None = None,
     ) -> None:
@@ -63,7 +68,8 @@ class WorkersStack(Stack):
         self.add_stack_dependency(stateful)
         self._config = config
         self._code = code
-        self._package = stack_code(self, code, environment)
+        # The workers hand work that cannot finish before their deadline to a job task (shared/jobrunner).
+        self._package = stack_code(self, code, {**environment, **jobs.environment})
         self._alarm_topic = (
             sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn) if config.alarm_topic_arn else None
         )
@@ -110,6 +116,8 @@ class WorkersStack(Stack):
         access.grant_send(sync.function.role, stateful.store_sync_queue.queue)
         access.grant_put_events(sync.function.role, bus)  # fmt: skip
 
+        for worker in (upload, imports, sync):
+            access.grant_run_job(worker.function.role, jobs.family, jobs.task_definition)
         self.workers = MappingProxyType({"upload_complete": upload, "import_worker": imports, "store_sync": sync})
 
     def _worker(

@@ -26,6 +26,7 @@ SWIFT_SECRET = f"{SECRETS}/stores/swift1-??????"
 CONSUME = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
            "sqs:ReceiveMessage")  # fmt: skip
 SEND = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
+JOB_TASKS = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/sglance-qa-job:*"
 
 
 def _arn(stack: Stack, construct: Any) -> str:
@@ -48,6 +49,11 @@ def _expected_grants(synthesized: Synthesized, name: str) -> set[tuple[str, str]
     stack = d.api if name == "api" else d.workers
     common = _pairs(["logs:CreateLogStream", "logs:PutLogEvents"], _arn(stack, glance.log_group))
     common |= _pairs(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*")
+    if name != "api":
+        # Work past a worker's deadline goes to the job task.
+        job = d.dataplane.jobs.task_definition
+        common |= {("ecs:RunTask", JOB_TASKS)}
+        common |= _pairs(["iam:PassRole"], _arn(d.dataplane, job.task_role), _arn(d.dataplane, job.execution_role))
     common |= _pairs(list(access.TABLE_ACTIONS), TABLE, f"{TABLE}/index/*")
     common |= {("events:PutEvents", _arn(d.notifications, d.notifications.bus))}
     if name == "api":
@@ -80,7 +86,7 @@ def _expected_grants(synthesized: Synthesized, name: str) -> set[tuple[str, str]
     )
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, tuple[str, str]] = {
     "api": ("api", "sglance-qa-api"),
     "upload_complete": ("workers", "sglance-qa-upload-complete"),
     "import_worker": ("workers", "sglance-qa-import-worker"),
@@ -135,15 +141,36 @@ def test_function__runs_the_handler_traced_with_json_logs_on_the_configured_arch
     )
 
 
-def test_functions__share_one_environment_that_settings_read_back(synthesized: Synthesized) -> None:
-    environments = [
-        json.dumps(body["Properties"]["Environment"]["Variables"], sort_keys=True)
-        for stack in ("api", "workers")
-        for body in synthesized.templates[stack].find_resources("AWS::Lambda::Function").values()
+def _environment(template: Template, resource_type: str) -> list[dict[str, Any]]:
+    if resource_type == "AWS::Lambda::Function":
+        return [
+            body["Properties"]["Environment"]["Variables"] for body in template.find_resources(resource_type).values()
+        ]
+    return [
+        {pair["Name"]: pair["Value"] for pair in container.get("Environment", [])}
+        for body in template.find_resources(resource_type).values()
+        for container in body["Properties"]["ContainerDefinitions"]
     ]
-    assert len(environments) == 4
-    assert len(set(environments)) == 1
-    env = json.loads(environments[0])
+
+
+def test_functions_and_tasks__share_one_environment_that_settings_read_back(synthesized: Synthesized) -> None:
+    (api_env,) = _environment(synthesized.templates["api"], "AWS::Lambda::Function")
+    workers = _environment(synthesized.templates["workers"], "AWS::Lambda::Function")
+    tasks = _environment(synthesized.templates["dataplane"], "AWS::ECS::TaskDefinition")
+    launcher = dict(synthesized.deployment.dataplane.jobs.environment)
+
+    assert len(workers) == 3
+    assert len(tasks) == 2
+    for env in workers:
+        assert set(env) == set(api_env) | set(launcher)
+        assert {k: v for k, v in env.items() if k in api_env} == api_env
+        assert env["SGLANCE_JOB_LAUNCHER"] == "ecs"
+        assert env["SGLANCE_JOB_TASK_DEFINITION"] == "sglance-qa-job"
+        assert env["SGLANCE_JOB_CONTAINER_NAME"] == "job"
+    for env in tasks:
+        assert {k: v for k, v in env.items() if k in api_env} == api_env
+        assert set(env) - set(api_env) <= {"SGLANCE_DATA_PLANE_PORT"}
+    env = api_env
     assert env["SGLANCE_AUTH_MODE"] == "keystone"
     assert env["SGLANCE_KEYSTONE_URL"] == "https://keystone.example.org/v3"
     assert env["SGLANCE_KEYSTONE_SERVICE_USERNAME"] == "glance-qa"
@@ -208,9 +235,11 @@ def test_worker__is_fed_by_its_queue_with_partial_batch_failures_and_its_dlq_ala
     assert render(dimension["Value"], exports(synthesized.templates)) == f"<{dlq_id}>.QueueName"
 
 
-def test_http_api__logs_access_throttles_and_serves_only_the_custom_domain_over_tls12(synthesized: Synthesized) -> None:
-    template = synthesized.templates["api"]
-    d = synthesized.deployment
+def test_http_api__logs_access_throttles_and_serves_only_the_custom_domain_over_tls12(
+    synthesized_off: Synthesized,
+) -> None:
+    template = synthesized_off.templates["api"]
+    d = synthesized_off.deployment
     log_group_id = d.api.get_logical_id(d.api.access_logs.node.default_child)
 
     template.has_resource_properties(
