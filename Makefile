@@ -36,7 +36,7 @@ endef
 # jsii prints an end-of-life banner for old Node versions unless this names the running Node major.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 20)
 
-.PHONY: install backends ministack e2e run test unit integration api lint typecheck format bench synth clean
+.PHONY: install backends ministack e2e run run-keystone tempest test unit integration api lint typecheck format bench synth clean metadefs
 
 $(STAMP): pyproject.toml
 	$(call venv_for,$(VENV))
@@ -67,6 +67,8 @@ ministack: $(MINISTACK_STAMP)
 # (~/.cache/sglance/glance-venv), ~90 s the first time, a no-op afterwards. SGLANCE_SKIP_GLANCE=1 skips both.
 # The OCI registry (Debian's docker-registry) and skopeo that tests/infra/test_image.py pushes the data plane's image
 # with: apt-installed on the first run (~10 s), a no-op afterwards. SGLANCE_SKIP_REGISTRY=1 skips both.
+# qemu-img (Debian's qemu-utils), the oracle of the format-confusion tests; SGLANCE_SKIP_QEMU=1 skips the install
+# (the tests then skip with the reason).
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
@@ -84,9 +86,33 @@ endif
 ifneq ($(SGLANCE_SKIP_REGISTRY),1)
 	bash tests/backends/registry/install.sh
 endif
+ifneq ($(SGLANCE_SKIP_QEMU),1)
+	bash tests/backends/qemu/install.sh
+endif
 
 run: install
 	$(BIN)/python -m devstack
+
+# The local stack against a real Keystone (the tests' one, installed on first use), with a printed clouds.yaml of an
+# admin and members of two projects. A Keystone of your own: `$(BIN)/python -m devstack --keystone-url URL`.
+run-keystone: install
+	$(BIN)/python -m devstack --keystone
+
+# Tempest's image tests and glance-tempest-plugin against the local stack in Keystone mode, both format profiles;
+# rewrites docs/conformance.md (ours against real Glance 33, per test). ~15-20 min: not part of `make test`.
+# TEMPEST_ARGS="--profile default --suite tempest" narrows it.
+tempest: install
+	$(BIN)/python -m tests.conformance.tempest $(TEMPEST_ARGS)
+
+# Load metadata definition files (Glance's etc/metadefs format) into the catalog, idempotently: by default the ones
+# we ship (shared/metadefs/definitions) into the running local stack (make run loads them at start too).
+# METADEFS=DIR loads another folder; METADEFS_ARGS=--merge or --overwrite updates existing namespaces. For a deployed
+# stack, set SGLANCE_AWS_ENDPOINT_URL= (empty: AWS), SGLANCE_TABLE_NAME and AWS credentials as for any boto3 tool.
+METADEFS ?= shared/metadefs/definitions
+SGLANCE_AWS_ENDPOINT_URL ?= http://127.0.0.1:5055
+metadefs: install
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-testing} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-testing} \
+	SGLANCE_AWS_ENDPOINT_URL=$(SGLANCE_AWS_ENDPOINT_URL) $(BIN)/python -m shared.metadefs.load $(METADEFS) $(METADEFS_ARGS)
 
 test: install lint backends ministack
 	$(BIN)/pytest
@@ -123,4 +149,4 @@ synth: install
 	$(BIN)/python infra/cdk_app.py
 
 clean:
-	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
+	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .tempest .pytest_cache .mypy_cache .ruff_cache cdk.out .bench

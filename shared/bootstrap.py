@@ -20,7 +20,9 @@ from shared.domain.context import RequestContext
 if TYPE_CHECKING:
     from shared.data.base import ImageRepository
     from shared.data.dynamodb.table import TableModels
+    from shared.data.metadefs import MetadefRepository
     from shared.data.tasks import TaskRepository
+    from shared.jobrunner import JobLauncher
     from shared.notifications import Notifier
     from shared.notifications.events import Events
     from shared.policy import Policies
@@ -34,10 +36,12 @@ if TYPE_CHECKING:
     from shared.services.import_worker import ImportWorker
     from shared.services.imports import Imports
     from shared.services.locations import Locations
+    from shared.services.metadefs import MetadefService
     from shared.services.quotas import Quotas
     from shared.services.replication import Replicator, StoreSync
     from shared.services.staging import Staging
     from shared.services.streamed_uploads import StreamedUploads
+    from shared.services.sweeper import Sweeper
     from shared.services.tasks import TaskService
     from shared.services.unit_of_work import ImageUnitOfWork, TaskUnitOfWork
     from shared.services.upload_sessions import UploadSessions
@@ -64,9 +68,11 @@ class Authenticator(Protocol):
 class AwsClients:
     """One boto3 client per AWS service and region, made on first use and shared (clients are thread-safe)."""
 
-    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str, endpoint_url: str | None = None, endpoints: dict[str, str] | None = None) -> None:
+        """``endpoints``: services whose endpoint is not ``endpoint_url`` (service name -> URL)."""
         self.region = region
         self.endpoint_url = endpoint_url
+        self.endpoints = dict(endpoints or {})
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +84,10 @@ class AwsClients:
                 import boto3
 
                 self._clients[key] = boto3.client(
-                    service, region_name=key[1], endpoint_url=self.endpoint_url, config=self._config(service)
+                    service,
+                    region_name=key[1],
+                    endpoint_url=self.endpoints.get(service, self.endpoint_url),
+                    config=self._config(service),
                 )
             return self._clients[key]
 
@@ -94,7 +103,7 @@ class AwsClients:
 
         if service == "s3":
             # SigV4 always; path-style addressing off AWS, where emulators need it.
-            addressing = "path" if self.endpoint_url else "virtual"
+            addressing = "path" if self.endpoints.get(service, self.endpoint_url) else "virtual"
             return Config(signature_version="s3v4", s3={"addressing_style": addressing}, retries={"mode": "standard"})
         if service == "events":
             # A slow bus must not hold the user's request for long: short timeouts, one retry.
@@ -131,7 +140,9 @@ class Container:
     @cached_property
     def aws(self) -> AwsClients:
         """The AWS client factory."""
-        return self._given("aws", lambda: AwsClients(self.settings.aws_region, self.settings.aws_endpoint_url))
+        s = self.settings
+        endpoints = {"s3": s.s3_endpoint_url} if s.s3_endpoint_url else {}
+        return self._given("aws", lambda: AwsClients(s.aws_region, s.aws_endpoint_url, endpoints))
 
     @cached_property
     def table_models(self) -> TableModels:
@@ -158,6 +169,18 @@ class Container:
             return DynamoImageRepository(self.table_models)
 
         return self._given("image_repository", build)
+
+    @cached_property
+    def metadef_repository(self) -> MetadefRepository:
+        """The metadata definitions catalog, in the images table."""
+
+        def build() -> MetadefRepository:
+            from shared.data.dynamodb.metadefs import DynamoItemStore
+            from shared.data.metadefs import MetadefRepository
+
+            return MetadefRepository(DynamoItemStore(self.table_models))
+
+        return self._given("metadef_repository", build)
 
     @cached_property
     def task_repository(self) -> TaskRepository:
@@ -196,7 +219,8 @@ class Container:
             from shared.upload_bucket.s3 import S3UploadBucket
 
             s = self.settings
-            return S3UploadBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url, client=self.aws.client("s3"))
+            endpoint = s.s3_endpoint_url or s.aws_endpoint_url
+            return S3UploadBucket(s.image_bucket, s.aws_region, endpoint, client=self.aws.client("s3"))
 
         return self._given("image_bucket", build)
 
@@ -214,6 +238,35 @@ class Container:
     def store_sync_queue(self) -> WorkQueue:
         """The queue of the store_sync function."""
         return self._given("store_sync_queue", lambda: self._queue(self.settings.store_sync_queue_name))
+
+    @cached_property
+    def job_launcher(self) -> JobLauncher:
+        """Starts the jobs that run work too long for a Lambda worker (settings.job_launcher)."""
+
+        def build() -> JobLauncher:
+            s = self.settings
+            if s.job_launcher == "ecs":
+                from shared.jobrunner.ecs import EcsJobLauncher
+
+                assert s.job_cluster is not None and s.job_task_definition is not None  # the settings check
+                return EcsJobLauncher(
+                    lambda: self.aws.client("ecs"),
+                    cluster=s.job_cluster,
+                    task_definition=s.job_task_definition,
+                    container=s.job_container_name,
+                    subnets=s.job_subnets,
+                    security_groups=s.job_security_groups,
+                    assign_public_ip=s.job_assign_public_ip,
+                )
+            if s.job_launcher == "local":
+                from shared.jobrunner.local import SubprocessJobLauncher
+
+                return SubprocessJobLauncher()
+            from shared.jobrunner import NoJobLauncher
+
+            return NoJobLauncher("no job runner is configured (job_launcher=none)")
+
+        return self._given("job_launcher", build)
 
     @cached_property
     def stores(self) -> StoreSet:
@@ -326,14 +379,18 @@ class Container:
         """Runs store_sync jobs."""
         from shared.services.replication import StoreSync
 
-        return StoreSync(self.image_uow, self.stores, self.replicator, self.settings, self.tasks, self.events)
+        return StoreSync(
+            self.image_uow, self.stores, self.replicator, self.settings, self.tasks, self.events, self.job_launcher
+        )
 
     @cached_property
     def finalizer(self) -> UploadFinalizer:
         """Verifies uploaded bytes and records the outcome on the image (and queues its store copies)."""
         from shared.services.finalize import UploadFinalizer
 
-        return UploadFinalizer(self.image_uow, self.image_bucket, self.settings, self.replicator, self.events)
+        return UploadFinalizer(
+            self.image_uow, self.image_bucket, self.settings, self.replicator, self.events, self.job_launcher
+        )
 
     @cached_property
     def import_worker(self) -> ImportWorker:
@@ -354,7 +411,7 @@ class Container:
         """Opens and discards upload sessions."""
         from shared.services.upload_sessions import UploadSessions
 
-        return UploadSessions(self.image_uow, self.image_bucket, self.settings, self.quota, self.replicator)
+        return UploadSessions(self.image_uow, self.image_bucket, self.settings, self.quota, self.replicator, self.tasks)
 
     @cached_property
     def uploads(self) -> PresignedUploads:
@@ -401,6 +458,23 @@ class Container:
         from shared.services.downloads import Downloads
 
         return Downloads(self.image_bucket, self.stores, self.settings, self.events)
+
+    @cached_property
+    def metadefs(self) -> MetadefService:
+        """The metadata definitions catalog's use cases."""
+        from shared.services.metadefs import MetadefService
+
+        return MetadefService(self.metadef_repository, self.events)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        """Returns abandoned in-flight images to queued and fails their tasks."""
+        from shared.services.sweeper import Sweeper
+
+        s = self.settings
+        return Sweeper(
+            self.image_uow, self.upload_sessions, self.tasks, self.replicator, s.primary_store_id, s.sweep_page_size
+        )
 
     @cached_property
     def quotas(self) -> Quotas:

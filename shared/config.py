@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     # Only set off AWS (moto, MiniStack, LocalStack); on AWS the SDK finds the regional endpoint.
     aws_endpoint_url: str | None = None
+    # S3's endpoint when it is not aws_endpoint_url's (off AWS only: a Ceph RGW holding the image bucket while an
+    # emulator serves the rest, as the data plane's benchmark runs).
+    s3_endpoint_url: str | None = None
     table_name: str = "sglance-images"
     image_bucket: str = "sglance-images"
     upload_queue_name: str = "sglance-upload-complete"
@@ -53,6 +56,13 @@ class Settings(BaseSettings):
     dev_roles: Annotated[tuple[str, ...], NoDecode] = ("admin", "member", "reader")
     # Set by the Lambda runtime; its presence means "deployed".
     lambda_function_name: str | None = Field(default=None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
+    # Set by ECS in every task (the data plane on Fargate); its presence means "deployed" too.
+    ecs_container_metadata_uri: str | None = Field(default=None, validation_alias="ECS_CONTAINER_METADATA_URI_V4")
+
+    @property
+    def deployed(self) -> bool:
+        """Running on AWS: in a Lambda function or an ECS task (dev-only modes are refused there)."""
+        return bool(self.lambda_function_name or self.ecs_container_metadata_uri)
 
     # -- keystone -------------------------------------------------------------------------------
     # auth_mode=keystone: the Identity v3 endpoint tokens are validated against (e.g. https://keystone.example/v3);
@@ -88,7 +98,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _keystone_configured_when_deployed(self) -> Settings:
-        if self.auth_mode == "keystone" and self.lambda_function_name:
+        if self.auth_mode == "keystone" and self.deployed:
             if not self.keystone_url:
                 raise ValueError("auth_mode=keystone needs SGLANCE_KEYSTONE_URL in a deployed function")
             if self.keystone_service_password is None and not self.keystone_service_password_secret_arn:
@@ -129,6 +139,9 @@ class Settings(BaseSettings):
     multipart_max_parts: int = Field(default=1000, ge=1, le=10000)
     # Glance accepts any content declared raw; we refuse a recognised format declared as raw unless this is set.
     allow_raw_format_mismatch: bool = False
+    # Glance's [image_format] require_image_format_match: refuse bytes that are not the declared disk_format. False
+    # accepts them without a virtual size (safety checks still run); Tempest's coverage profile needs it.
+    require_image_format_match: bool = True
     # GET /file: "redirect" to a short-lived presigned GET (behind API Gateway), or "stream" through the API.
     data_delivery: Literal["redirect", "stream"] = "redirect"
     # Largest request body the API tier accepts; larger PUT /file bodies get a 413 naming the presigned upload.
@@ -140,6 +153,46 @@ class Settings(BaseSettings):
     # How often a worker (finaliser, import worker, store_sync, task records) reads and writes an image or task again
     # after its conditional write lost a race with another writer, before giving up (409); the API never retries.
     concurrent_write_attempts: int = Field(default=8, ge=1, le=50)
+
+    # -- owners, deadlines and the job runner (docs/operators.md) ---------------------------------
+    # Every in-flight image (uploading, importing) has an owner and a deadline. A writer streaming through the service
+    # (PUT /file, PUT /stage) holds its image this long without progress; it renews the lease as bytes arrive.
+    stream_lease_seconds: int = Field(default=300, ge=30, le=86400)
+    # A worker, a job or a queued import holds its image this long without progress (renewed as it works); longer
+    # than the work queues' visibility timeout, so a redelivered job finds its image still waiting.
+    work_lease_seconds: int = Field(default=1800, ge=60, le=7 * 86400)
+    # The sweeper (functions/sweeper) runs this often and returns at most this many overdue images per run to queued.
+    sweep_interval_seconds: int = Field(default=300, ge=60, le=86400)
+    sweep_page_size: int = Field(default=100, ge=1, le=1000)
+    # A Lambda worker keeps this much of its remaining time to hand the work to a job and record that it did.
+    worker_deadline_margin_seconds: float = Field(default=15.0, ge=1.0, le=600.0)
+    # What a worker can hash and move per second (to see up front that a known size will not fit its remaining time).
+    worker_bytes_per_second: int = Field(default=64 * 1024**2, ge=1024**2)
+    # Who runs the work that does not fit a Lambda: "ecs" (RunTask of the job task definition), "local" (a
+    # subprocess, the local stack) or "none" (such work fails with the reason on the image).
+    job_launcher: Literal["ecs", "local", "none"] = "none"
+    # A job's own deadline: past it the work fails for good (queued with the reason, or a failed store copy).
+    job_max_seconds: int = Field(default=12 * 3600, ge=60)
+    # The ECS job: cluster, task definition (ARN or family[:revision]), container name, awsvpc subnets and security
+    # groups (comma-separated), public IP (only for subnets without a NAT route to S3, DynamoDB and SQS).
+    job_cluster: str | None = None
+    job_task_definition: str | None = None
+    job_container_name: str = "data-plane"
+    job_subnets: Annotated[tuple[str, ...], NoDecode] = ()
+    job_security_groups: Annotated[tuple[str, ...], NoDecode] = ()
+    job_assign_public_ip: bool = False
+    # The job, as JSON, in the environment of a job task (set by the ECS launcher; argv takes precedence).
+    job: str | None = None
+
+    @model_validator(mode="after")
+    def _ecs_jobs_configured(self) -> Settings:
+        if self.job_launcher == "ecs" and not (self.job_cluster and self.job_task_definition and self.job_subnets):
+            raise ValueError(
+                "job_launcher=ecs needs SGLANCE_JOB_CLUSTER, SGLANCE_JOB_TASK_DEFINITION and SGLANCE_JOB_SUBNETS"
+            )
+        return self
+
+    # -- end owners, deadlines and the job runner ---------------------------------------------------
 
     # -- stores (docs/stores.md) ------------------------------------------------------------------
     # The image bucket's store id: every upload lands there, and it serves downloads unless ?prefer= says otherwise.
@@ -190,6 +243,15 @@ class Settings(BaseSettings):
     def store_configs(self) -> dict[str, StoreConfig]:
         """The replication stores by id (the primary store excluded)."""
         return dict(self.stores)
+
+    # Glance's show_multiple_locations: every image body lists its complete copies as ``locations`` (url and store),
+    # which tells readers where the bytes are kept (bucket and key names). Off by default, as in Glance.
+    show_multiple_locations: bool = False
+
+    @property
+    def store_weights(self) -> dict[str, int]:
+        """Every store's weight by id, the primary's included (Glance orders an image's stores by it)."""
+        return {self.primary_store_id: self.primary_store_weight, **{sid: c.weight for sid, c in self.stores}}
 
     # -- end stores -------------------------------------------------------------------------------
 
@@ -277,6 +339,27 @@ class Settings(BaseSettings):
 
     # -- end notifications, tasks, quotas --------------------------------------------------------
 
+    # -- data plane (docs/uploads.md) --------------------------------------------------------------
+    # The streaming container (functions/data_plane) that serves PUT /file, PUT /stage and GET /file behind the front
+    # door, with no body limit. Where it listens in its task (the load balancer's target port).
+    data_plane_host: str = "0.0.0.0"
+    data_plane_port: int = Field(default=8080, ge=1, le=65535)
+    # Transfers (uploads and downloads) one task streams at once; each holds a thread and up to two parts of memory.
+    data_plane_max_transfers: int = Field(default=32, ge=1, le=1024)
+    # Idle keep-alive of client connections: longer than the load balancer's idle timeout (60 s by default), so the
+    # balancer, not the task, closes idle connections (AWS's advice for ALB targets).
+    data_plane_keep_alive_seconds: int = Field(default=75, ge=1)
+    # On SIGTERM (a deployment, a scale-in) transfers under way get this long to finish; ECS's stopTimeout must be
+    # longer (at most 120 s on Fargate).
+    data_plane_shutdown_grace_seconds: int = Field(default=100, ge=0, le=115)
+
+    def for_data_plane(self) -> Settings:
+        """These settings as the data plane runs them: no API body limit (it takes any size up to image_size_cap)
+        and downloads streamed (it is where the bytes flow; only the API function redirects)."""
+        return self.model_copy(update={"api_body_limit": 0, "data_delivery": "stream"})
+
+    # -- end data plane ---------------------------------------------------------------------------
+
     # -- observability --------------------------------------------------------------------------
     log_level: str = "INFO"
     service_name: str = "serverless-glance"
@@ -291,6 +374,8 @@ class Settings(BaseSettings):
         "web_download_allowed_ports",
         "web_download_allowed_hosts",
         "web_download_disallowed_hosts",
+        "job_subnets",
+        "job_security_groups",
         mode="before",
     )
     @classmethod
@@ -301,10 +386,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_auth_when_deployed(self) -> Settings:
-        if self.auth_mode == "trusted-headers" and self.lambda_function_name:
+        if self.auth_mode == "trusted-headers" and self.deployed:
             raise ValueError(
                 "SGLANCE_AUTH_MODE=trusted-headers is a local development mode and cannot run in a deployed "
-                "function (AWS_LAMBDA_FUNCTION_NAME is set); use auth_mode=keystone"
+                "function or task (AWS_LAMBDA_FUNCTION_NAME or ECS_CONTAINER_METADATA_URI_V4 is set); "
+                "use auth_mode=keystone"
             )
         unknown = set(self.enabled_import_methods) - set(IMPORT_METHODS)
         if unknown:

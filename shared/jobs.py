@@ -74,8 +74,46 @@ class DeleteJob(_Job):
         return {"op": self.op, **super().message()}
 
 
-Job = ImportJob | CopyJob | DeleteJob
+@dataclass(frozen=True)
+class FinalizeJob(_Job):
+    """Verify and record the uploaded object ``key`` (what an S3 event asks the finaliser)."""
+
+    key: str
+    request_id: str | None = None
+
+
+Job = ImportJob | CopyJob | DeleteJob | FinalizeJob
 StoreSyncJob = CopyJob | DeleteJob
+
+# The kinds of job a job runner takes (``envelope``): each names the worker whose service runs it.
+FINALIZE = "finalize"
+IMPORT = "import"
+STORE_SYNC = "store_sync"
+
+
+def envelope(job: Job) -> dict[str, Any]:
+    """A job as a job runner takes it: its kind and its message."""
+    if isinstance(job, FinalizeJob):
+        kind = FINALIZE
+    elif isinstance(job, ImportJob):
+        kind = IMPORT
+    else:
+        kind = STORE_SYNC
+    return {"kind": kind, "job": job.message()}
+
+
+def read_envelope(body: Mapping[str, Any]) -> Job:
+    """The job of an envelope (MalformedJobError for anything else)."""
+    kind, message = body.get("kind"), body.get("job")
+    if not isinstance(message, dict):
+        raise MalformedJobError(f"job envelope without a job: {dict(body)!r}")
+    if kind == FINALIZE:
+        return FinalizeJob(**_strings(message, ("key",), ("request_id",)))
+    if kind == IMPORT:
+        return import_job(message)
+    if kind == STORE_SYNC:
+        return store_sync_job(message)
+    raise MalformedJobError(f"unknown job kind {kind!r}")
 
 
 def _strings(body: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:

@@ -52,10 +52,29 @@ def index_name(sort_key: str) -> str:
     return f"list-{sort_key}"
 
 
+# Every in-flight image (saving, uploading, importing) has one more entry, ``LIST#w``, in one of the sweep partitions,
+# with its deadline (fixed-width UTC text) in ``DEADLINE_ATTR``; the sweep index orders each partition by deadline, so
+# the sweeper reads only the overdue entries, one page at a time, whatever the table holds. The partitions are shards
+# (by image id) so that many concurrent uploads do not write one index partition.
+DEADLINE_ATTR = "dl"
+SWEEP_INDEX = "sweep-deadline"
+SWEEP_SHARDS = 4
+
+
+def sweep_partition(image_id: str) -> str:
+    """The sweep partition of an in-flight image (a shard picked by its id)."""
+    return f"w#{sum(image_id.encode()) % SWEEP_SHARDS}"
+
+
+SWEEP_PARTITIONS = tuple(f"w#{shard}" for shard in range(SWEEP_SHARDS))
+
 IMAGES_TABLE = TableDef(
     partition_attr="pk",
     sort_attr="sk",
-    indexes=tuple(IndexDef(index_name(k), LIST_PARTITION_ATTR, sort_attr(k)) for k in SORT_KEYS),
+    indexes=(
+        *(IndexDef(index_name(k), LIST_PARTITION_ATTR, sort_attr(k)) for k in SORT_KEYS),
+        IndexDef(SWEEP_INDEX, LIST_PARTITION_ATTR, DEADLINE_ATTR),
+    ),
     ttl_attr="expires_at",
 )
 

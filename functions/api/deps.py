@@ -22,9 +22,11 @@ from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError
+from shared.domain.limits import MAX_JSON_DEPTH, check_json_value
 
 if TYPE_CHECKING:
     # Imported when a route first needs them (cold start pays only for the images, data and members controllers).
+    from functions.api.controllers.metadefs import MetadefsController
     from functions.api.controllers.quotas import QuotasController
     from functions.api.controllers.stores import StoresController
     from functions.api.controllers.tasks import TasksController
@@ -53,9 +55,13 @@ async def get_json_body(request: Request) -> Any:
     if not raw:
         raise InvalidInputError("Body expected in request.")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInputError("Malformed JSON in request body.") from None
+    except RecursionError:
+        raise InvalidInputError(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.") from None
+    check_json_value(body)
+    return body
 
 
 JsonBody = Annotated[Any, Depends(get_json_body)]
@@ -181,6 +187,19 @@ if TYPE_CHECKING:
     QuotasDep = QuotasController
 else:
     QuotasDep = Annotated[Any, Depends(get_quotas_controller)]
+
+
+def get_metadefs_controller(request: Request) -> MetadefsController:
+    """The metadata definitions catalog's controller."""
+    from functions.api.controllers.metadefs import MetadefsController
+
+    return _per_app(request, "metadefs_controller", lambda c: MetadefsController(c.metadefs, c.policies, c.settings))
+
+
+if TYPE_CHECKING:
+    MetadefsDep = MetadefsController
+else:
+    MetadefsDep = Annotated[Any, Depends(get_metadefs_controller)]
 
 
 # Path parameters are read from the matched route instead of being declared as function parameters:

@@ -11,27 +11,29 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.bootstrap import Container
 from shared.config import get_settings
 from shared.jobs import CopyJob, store_sync_job
 from shared.observability import get_logger
 from shared.services.replication import JobFailedError, RetryLaterError
-from shared.sqs_batch import sqs_batch_handler
+from shared.sqs_batch import lambda_deadline, sqs_batch_handler
 
 FUNCTION = "store-sync"
 logger = get_logger(FUNCTION)
 _container = Container(get_settings())
 
 
-def record_handler(record: SQSRecord) -> None:
-    """Run one store_sync job."""
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """Run one store_sync job (a copy that does not fit the invocation's remaining time goes to a job)."""
     job = store_sync_job(json.loads(record.body))
+    deadline = lambda_deadline(lambda_context, _container.settings.worker_deadline_margin_seconds)
     attempt = int(record.attributes.approximate_receive_count or 1)
     op = "copy" if isinstance(job, CopyJob) else "delete"
     fields = {"image_id": job.image_id, "store": job.store, "op": op, "attempt": attempt}
     try:
-        outcome = _container.store_sync.run(job, attempt)
+        outcome = _container.store_sync.run(job, attempt, deadline)
     except RetryLaterError as exc:
         logger.warning("store_sync job failed; retrying", extra={**fields, "reason": str(exc), "delay": exc.delay})
         _visible_again(record, exc.delay)

@@ -63,6 +63,8 @@ STOP_TIMEOUT_S = 120
 # The load balancer waits this long for a deregistered task's requests before it closes them: past the server's
 # grace, within the stop timeout.
 DEREGISTRATION_DELAY_S = 110
+# The network's range, named once (security group rules use it without a lookup).
+VPC_CIDR = "10.40.0.0/16"
 # A connection that moves no byte for this long is closed (ALB idle timeout; the server's keep-alive is longer).
 LOAD_BALANCER_IDLE_TIMEOUT_S = 60
 
@@ -138,6 +140,7 @@ class DataPlaneStack(Stack):
         self.vpc = ec2.Vpc(
             self,
             "Network",
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
             max_azs=2,
             nat_gateways=0,
             subnet_configuration=[
@@ -357,7 +360,7 @@ class DataPlaneStack(Stack):
             allow_all_outbound=False,
         )
         balancer_sg.add_ingress_rule(
-            ec2.Peer.ipv4(self.vpc.vpc_cidr_block), ec2.Port.tcp(80), "CloudFront VPC origin endpoints in the VPC"
+            ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(80), "CloudFront VPC origin endpoints in the VPC"
         )
         tasks_sg = ec2.SecurityGroup(
             self,
@@ -365,8 +368,21 @@ class DataPlaneStack(Stack):
             vpc=self.vpc,
             description="Data plane tasks: the load balancer only; outbound to AWS and Keystone",
         )
-        tasks_sg.add_ingress_rule(balancer_sg, ec2.Port.tcp(DATA_PLANE_PORT), "from the load balancer")
-        balancer_sg.add_egress_rule(tasks_sg, ec2.Port.tcp(DATA_PLANE_PORT), "to the data plane tasks")
+        if config.emulator_endpoint_url is None:
+            tasks_sg.add_ingress_rule(balancer_sg, ec2.Port.tcp(DATA_PLANE_PORT), "from the load balancer")
+            balancer_sg.add_egress_rule(tasks_sg, ec2.Port.tcp(DATA_PLANE_PORT), "to the data plane tasks")
+        else:
+            # MiniStack's CloudFormation has no AWS::EC2::SecurityGroupIngress/Egress, which rules naming another
+            # group become; inline rules on the VPC's range instead (emulator deployments only).
+            tasks_sg.add_ingress_rule(
+                ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(DATA_PLANE_PORT), "from inside the network"
+            )
+            balancer_sg.add_egress_rule(
+                ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(DATA_PLANE_PORT), "to the data plane tasks"
+            )
+            Validations.of(tasks_sg).acknowledge(
+                Acknowledgment(id="AwsSolutions-EC23", reason="Emulator deployments only: the VPC's own range.")
+            )
 
         balancer = elbv2.ApplicationLoadBalancer(
             self,
@@ -410,7 +426,8 @@ class DataPlaneStack(Stack):
             port=DATA_PLANE_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.IP,
-            targets=[service],
+            # On AWS the service registers its tasks and CDK opens the balancer -> tasks rule between the groups.
+            targets=[service] if config.emulator_endpoint_url is None else None,
             deregistration_delay=Duration.seconds(DEREGISTRATION_DELAY_S),
             health_check=elbv2.HealthCheck(
                 path=HEALTHCHECK_PATH, healthy_http_codes="200", interval=Duration.seconds(15)
@@ -422,6 +439,18 @@ class DataPlaneStack(Stack):
             conditions=[elbv2.ListenerCondition.path_patterns(list(DATA_PATH_PATTERNS))],
             action=elbv2.ListenerAction.forward([target_group]),
         )
+        if config.emulator_endpoint_url is not None:
+            # The same registration without the group-to-group rules MiniStack cannot create (see above).
+            cfn_service = service.node.default_child
+            assert isinstance(cfn_service, ecs.CfnService)
+            cfn_service.load_balancers = [
+                ecs.CfnService.LoadBalancerProperty(
+                    container_name=DATA_PLANE_CONTAINER,
+                    container_port=DATA_PLANE_PORT,
+                    target_group_arn=target_group.target_group_arn,
+                )
+            ]
+            service.node.add_dependency(listener)
         Validations.of(balancer).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-ELB2",

@@ -67,6 +67,7 @@ class FrontDoorStack(Stack):
             data_origin = origins.HttpOrigin(
                 load_balancer.load_balancer_dns_name,
                 protocol_policy=cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+                origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
                 read_timeout=Duration.seconds(ORIGIN_READ_TIMEOUT_S),
             )
         else:
@@ -123,6 +124,14 @@ class FrontDoorStack(Stack):
                 "web ACL attaches one to the distribution (docs/operators.md lists the cost).",
             ),
         ]
+        if config.emulator_endpoint_url:
+            acknowledgments.append(
+                (
+                    "AwsSolutions-CFR5",
+                    "Emulator deployments only: the emulated balancer is reached over plain HTTP on loopback (on "
+                    "AWS the data origin is a VPC origin inside the VPC, and the API origin is TLS 1.2 only).",
+                )
+            )
         if certificate is None:
             acknowledgments.append(
                 (

@@ -1,4 +1,8 @@
-"""The workers stack: upload_complete, import_worker and store_sync, each fed by its SQS queue.
+"""The workers stack: upload_complete, import_worker and store_sync, each fed by its SQS queue, and the sweeper on
+an EventBridge schedule.
+
+Workers hand the work that does not fit their timeout to the ECS job runner when one is configured
+(``OperatorConfig.jobs``): each then may start the job task definition and pass it its two roles, nothing else.
 
 Each may start the job task (``ecs:RunTask`` of its family, ``iam:PassRole`` of its two roles) for work that
 cannot finish before its deadline; its environment names the cluster, task definition, subnets and security group.
@@ -17,6 +21,8 @@ from types import MappingProxyType
 from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -31,6 +37,7 @@ from infra.stacks.stateful import WorkQueue
 UPLOAD_COMPLETE_HANDLER = "functions.upload_complete.handler.handler"
 IMPORT_WORKER_HANDLER = "functions.import_worker.handler.handler"
 STORE_SYNC_HANDLER = "functions.store_sync.handler.handler"
+SWEEPER_HANDLER = "functions.sweeper.handler.handler"
 # Records per invocation; partial batch responses retry only the failed ones.
 BATCH_SIZE = 10
 # AWS: a queue's visibility timeout should be at least six times the function timeout.
@@ -50,6 +57,8 @@ class WorkersStack(Stack):
     """The queue-driven functions, with their grants and DLQ alarms."""
 
     workers: Mapping[str, Worker]
+    sweeper: GlanceFunction
+    sweep_schedule: events.Rule
 
     def __init__(
         self,
@@ -69,7 +78,10 @@ class WorkersStack(Stack):
         self._config = config
         self._code = code
         # The workers hand work that cannot finish before their deadline to a job task (shared/jobrunner).
-        self._package = stack_code(self, code, {**environment, **jobs.environment})
+        # Without an operator-named job runner (``OperatorConfig.jobs``), the deployment's own job task (data plane
+        # stack) runs the work that cannot finish before a worker's deadline.
+        own_jobs = config.jobs is None
+        self._package = stack_code(self, code, {**environment, **jobs.environment} if own_jobs else environment)
         self._alarm_topic = (
             sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn) if config.alarm_topic_arn else None
         )
@@ -116,9 +128,41 @@ class WorkersStack(Stack):
         access.grant_send(sync.function.role, stateful.store_sync_queue.queue)
         access.grant_put_events(sync.function.role, bus)  # fmt: skip
 
-        for worker in (upload, imports, sync):
-            access.grant_run_job(worker.function.role, jobs.family, jobs.task_definition)
+        if own_jobs:
+            for worker in (upload, imports, sync):
+                access.grant_run_job(worker.function.role, jobs.family, jobs.task_definition)
         self.workers = MappingProxyType({"upload_complete": upload, "import_worker": imports, "store_sync": sync})
+        external = config.jobs
+        if external is not None:
+            for worker in self.workers.values():
+                access.grant_run_jobs(
+                    worker.function.role,
+                    external.task_definition_arn,
+                    (external.task_role_arn, external.execution_role_arn),
+                )
+
+        self.sweeper = GlanceFunction(
+            self,
+            "Sweeper",
+            function_name=f"sglance-{config.stage}-sweeper",
+            handler=SWEEPER_HANDLER,
+            description="Serverless Glance: returns abandoned uploads and imports to queued (scheduled)",
+            package=self._package,
+            sizing=config.sweeper,
+        )
+        access.grant_table(self.sweeper.role, table)
+        access.grant_image_objects(self.sweeper.role, bucket, access.SWEEPER_OBJECT_ACTIONS)
+        access.grant_put_events(self.sweeper.role, bus)
+        interval = config.runtime_settings().sweep_interval_seconds
+        self.sweep_schedule = events.Rule(
+            self,
+            "SweepSchedule",
+            rule_name=f"sglance-{config.stage}-sweep",
+            description="Runs the sweeper: in-flight images past their owner's deadline go back to queued",
+            schedule=events.Schedule.rate(Duration.minutes(max(1, interval // 60))),
+            # A missed run is harmless: the next one reads the same overdue entries.
+            targets=[events_targets.LambdaFunction(self.sweeper.function, retry_attempts=0)],
+        )
 
     def _worker(
         self, construct_id: str, name: str, handler: str, queue: WorkQueue, sizing: LambdaSizing, what: str

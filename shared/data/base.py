@@ -11,8 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from shared.data.list_index import image_partitions, sort_value
+from shared.data.list_index import deadline_value, image_partitions, sort_value
 from shared.data.paging import MAX_QUERY_PAGE, collect_page, merged_ids
 from shared.domain.errors import NotFoundError
 from shared.domain.image import Image
@@ -77,7 +78,24 @@ class ImageRepository(ABC):
         streams = [self._scan(p, key, descending, after, page_size) for p in partitions]
         return collect_page(merged_ids(streams, descending), self._get_many, query.keeps, query.limit, query.budget)
 
+    def overdue(self, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of in-flight images (saving, uploading, importing) whose deadline is past ``now``, earliest first, at
+        most ``limit``: one index page per sweep partition, whatever the table holds (docs/data-model.md)."""
+        from shared.resources import SWEEP_PARTITIONS
+
+        before = deadline_value(now)
+        found: list[tuple[str, str]] = []
+        for partition in SWEEP_PARTITIONS:
+            found.extend(self._overdue(partition, before, limit))
+        found.sort()
+        return list(dict.fromkeys(image_id for _, image_id in found))[:limit]
+
     # -- backend hooks ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def _overdue(self, partition: str, before: str, limit: int) -> Sequence[tuple[str, str]]:
+        """At most ``limit`` ``(encoded deadline, image id)`` of one sweep partition with deadlines at or before
+        ``before``, earliest first."""
 
     @abstractmethod
     def _get(self, image_id: str) -> Image | None:

@@ -13,7 +13,15 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from shared.data.base import CounterUpdate, ImageRepository
-from shared.data.list_index import ALL_TASKS_PARTITION, partitions_of, sort_value, task_partition, task_sort_value
+from shared.data.list_index import (
+    ALL_TASKS_PARTITION,
+    partitions_of,
+    sort_value,
+    sweep_entry,
+    task_partition,
+    task_sort_value,
+)
+from shared.data.metadefs import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put
 from shared.data.tasks import TaskRepository
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
 from shared.domain.image import Image
@@ -79,6 +87,12 @@ class MemoryImageRepository(ImageRepository):
         with self._lock:
             return {i: copy.deepcopy(self._images[i]) for i in image_ids if i in self._images}
 
+    def _overdue(self, partition: str, before: str, limit: int) -> list[tuple[str, str]]:
+        with self._lock:
+            entries = [(entry, img.id) for img in self._images.values() if (entry := sweep_entry(img)) is not None]
+        due = sorted((value, image_id) for (part, value), image_id in entries if part == partition and value <= before)
+        return due[:limit]
+
 
 class MemoryTaskRepository(TaskRepository):
     """Keeps tasks in a dict."""
@@ -129,3 +143,52 @@ def _copy(task: Task) -> Task:
 def _refuse(counters: Sequence[CounterUpdate]) -> None:
     if counters:
         raise TypeError("the in-memory repository keeps no quota counters")
+
+
+class MemoryItemStore(ItemStore):
+    """The metadata definitions catalog's items in a dict (``shared/data/metadefs.py``), with DynamoDB's semantics:
+    keyed items, ``sk``-ordered partitions, sparse list indexes and all-or-nothing conditional writes."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], Item] = {}
+        self._lock = threading.Lock()
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        with self._lock:
+            item = self._items.get((pk, sk))
+            return copy.deepcopy(item)
+
+    def query(self, pk: str, sk_prefix: str = "") -> list[Item]:
+        with self._lock:
+            found = [i for (p, s), i in self._items.items() if p == pk and s.startswith(sk_prefix)]
+            return copy.deepcopy(sorted(found, key=lambda i: i.sk))
+
+    def index(
+        self, partition: str, sort_key: str, descending: bool, after: str | None, page_size: int
+    ) -> Iterator[tuple[str, str]]:
+        with self._lock:
+            entries = [
+                (i.sorts[sort_key], i.pk) for i in self._items.values() if i.lp == partition and sort_key in i.sorts
+            ]
+        yield from _in_order(entries, descending, after)
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        with self._lock:
+            return [copy.deepcopy(self._items[k]) for k in dict.fromkeys(keys) if k in self._items]
+
+    def write(self, ops: Sequence[Op]) -> None:
+        with self._lock:
+            for position, op in enumerate(ops):
+                key = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
+                current = self._items.get(key)
+                if op.expect == 0 and current is not None:
+                    raise ConditionFailedError(position)
+                if isinstance(op, Check) and current is None:
+                    raise ConditionFailedError(position)
+                if op.expect and (current is None or current.version != op.expect):
+                    raise ConditionFailedError(position)
+            for op in ops:
+                if isinstance(op, Put):
+                    self._items[(op.item.pk, op.item.sk)] = copy.deepcopy(op.item)
+                elif isinstance(op, Delete):
+                    self._items.pop((op.pk, op.sk), None)

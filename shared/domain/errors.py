@@ -13,13 +13,16 @@ The API maps each class (never a message) to an HTTP status in ``functions/api/e
     │   ├── ReadOnlyPropertyError
     │   ├── ReservedPropertyError
     │   ├── ProtectedImageDeleteError
-    │   └── ImmutablePropertyError
+    │   ├── ImmutablePropertyError
+    │   └── ProtectedMetadefError   a protected metadata definition namespace (or its content) cannot be deleted
     ├── NotFoundError              absent, or invisible to the caller (404)
     ├── ConflictError              the request clashes with the current state (409)
     │   ├── DuplicateError
     │   ├── InvalidStatusTransitionError
     │   ├── ConcurrentUpdateError
-    │   └── PropertyConflictError
+    │   ├── UploadSupersededError  the session being written was aborted or swept meanwhile
+    │   ├── PropertyConflictError
+    │   └── MetadefDuplicateError   a metadata definition with this name exists
     ├── GoneError                  the image went away during the request (410)
     ├── LimitExceededError         a per-image limit would be exceeded (413)
     │   └── RequestTooLargeError   the body or image is larger than allowed
@@ -115,6 +118,12 @@ class ImmutablePropertyError(ForbiddenError):
     template = "Attribute {name} can be only replaced for a queued image."
 
 
+class ProtectedMetadefError(ForbiddenError):
+    """A protected metadata definition namespace, or something in one, cannot be deleted."""
+
+    template = "Metadata definition {kind} {name} is protected and cannot be deleted."
+
+
 class NotFoundError(GlanceError):
     """The resource does not exist or the caller cannot see it."""
 
@@ -133,6 +142,12 @@ class DuplicateError(ConflictError):
     template = "An image with identifier {id} already exists"
 
 
+class MetadefDuplicateError(ConflictError):
+    """A metadata definition (namespace, object, property, tag, resource type or association) already exists."""
+
+    template = "A metadata definition {kind} with name={name} already exists{where}."
+
+
 class InvalidStatusTransitionError(ConflictError):
     """The status change is not in the transition table."""
 
@@ -143,6 +158,12 @@ class ConcurrentUpdateError(ConflictError):
     """Another writer changed the image since it was read."""
 
     template = "Image {image_id} was changed by another request; reload it and retry."
+
+
+class UploadSupersededError(ConflictError):
+    """The upload session being written was aborted, swept or replaced meanwhile: the writer stops."""
+
+    template = "The upload of image {image_id} was aborted or timed out while its data was being written."
 
 
 class PropertyConflictError(ConflictError):

@@ -31,17 +31,19 @@ from shared.domain.events import (
     MemberUpdated,
     UploadFailed,
 )
-from shared.domain.location import Location
+from shared.domain.limits import check_db_int, check_key_text, check_metadata_size
+from shared.domain.location import FAILED_IMPORT_PROPERTY, Location
 from shared.domain.member import Member
 from shared.domain.properties import WRITABLE_BASE_PROPERTIES, check_extra_property_name
 from shared.domain.status import (
     FORMATS_MUTABLE_IN,
+    IN_FLIGHT,
     NEEDS_FORMATS_FROM,
     NEEDS_FORMATS_TO,
     VALID_TRANSITIONS,
     ImageStatus,
 )
-from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadSession
+from shared.domain.upload import UPLOAD_ERROR_PROPERTY, Lease, UploadSession
 
 
 class Visibility(StrEnum):
@@ -227,6 +229,7 @@ class Image(StoreCopies):
         self.transition(ImageStatus.UPLOADING)
         self.upload = session
         self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
+        self.extra_properties.pop(FAILED_IMPORT_PROPERTY, None)
         self.record(ImageUpdated())
         return replaced
 
@@ -248,6 +251,7 @@ class Image(StoreCopies):
         if session is not None:
             self.upload = session
             self.extra_properties.pop(UPLOAD_ERROR_PROPERTY, None)
+        self.extra_properties.pop(FAILED_IMPORT_PROPERTY, None)
         self.transition(ImageStatus.IMPORTING)
         self.record(ImageUpdated())
 
@@ -287,13 +291,68 @@ class Image(StoreCopies):
         self.record(UploadFailed(reason))
         self.record(ImageUpdated())
 
+    def refuse_import(self, stores: Iterable[str]) -> None:
+        """An import refused before it began (a web-download URL the policy refuses): the image keeps its status
+        and, as after any failed import, names the ``stores`` in ``os_glance_failed_import`` (the next import
+        clears it)."""
+        self.extra_properties[FAILED_IMPORT_PROPERTY] = ",".join(dict.fromkeys(stores))
+        self.record(ImageUpdated())
+
     def abort_upload(self) -> None:
-        """The client gave up: uploading -> queued."""
-        if self.status is not ImageStatus.UPLOADING:
+        """The owner gives up, whoever moves the bytes (client, API, worker, job): uploading or importing -> queued.
+
+        Raises:
+            ConflictError: the image has no upload in flight.
+        """
+        if self.status not in (ImageStatus.UPLOADING, ImageStatus.IMPORTING) or self.upload is None:
             raise ConflictError(detail=f"Image {self.id} has no upload to abort ({self.status.value}).")
         self.upload = None
         self.transition(ImageStatus.QUEUED)
         self.record(ImageUpdated())
+
+    # -- owners and deadlines of the in-flight statuses -------------------------------------------
+
+    def deadline(self) -> datetime | None:
+        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts, or, for an active
+        image, when the first copy being written to another store is; None when nothing is in flight. An in-flight
+        image without a session has no owner: its deadline is its last change."""
+        if self.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+            return self.copy_deadline()
+        if self.status not in IN_FLIGHT:
+            return None
+        if self.upload is None:
+            return self.updated_at
+        return self.upload.deadline
+
+    def hold(self, holder: str, until: datetime) -> None:
+        """Lease the open session to ``holder`` (the API, a worker, a job) until ``until``; renewed on progress.
+
+        Raises:
+            ConflictError: the image has no upload in flight.
+        """
+        if self.status not in IN_FLIGHT or self.upload is None:
+            raise ConflictError(detail=f"Image {self.id} has no upload in flight ({self.status.value}).")
+        self.upload.lease = Lease(holder, until)
+
+    def release(self) -> None:
+        """The holder is done with the bytes and the client holds the session again (staged bytes wait for the
+        import call until the session expires)."""
+        if self.upload is not None:
+            self.upload.lease = None
+
+    def abandon(self, reason: str, now: datetime, stores: Iterable[str] = ()) -> bool:
+        """The deadline passed with no word from the owner: back to queued with ``reason`` (and, for an import,
+        the ``stores`` it was importing to in ``os_glance_failed_import``); whether the image was abandoned."""
+        deadline = self.deadline()
+        if deadline is None or now < deadline:
+            return False
+        importing = self.status is ImageStatus.IMPORTING
+        targets = list(self.upload.targets) if self.upload is not None else []
+        self.fail_upload(reason)
+        failed = list(dict.fromkeys([*stores, *targets]))
+        if importing and failed:
+            self.extra_properties[FAILED_IMPORT_PROPERTY] = ",".join(failed)
+        return True
 
     # -- attributes -----------------------------------------------------------------------------
 
@@ -313,6 +372,7 @@ class Image(StoreCopies):
                 raise InvalidInputError(
                     detail=f"Invalid value '{getattr(self, name)}' for parameter '{name}': Cannot be a negative value"
                 )
+            check_db_int(name, getattr(self, name))
         if not isinstance(self.visibility, Visibility):
             self.visibility = Visibility(self.visibility)
 
@@ -332,6 +392,7 @@ class Image(StoreCopies):
         self.tags.add(tag)
         if len(self.tags) > limits.max_tags:
             raise LimitExceededError(what="image tags", limit=limits.max_tags)
+        check_metadata_size((self.name, self.owner), self.extra_properties, self.tags)
         self.record(ImageUpdated())
 
     def remove_tag(self, tag: str) -> None:
@@ -347,6 +408,7 @@ class Image(StoreCopies):
             raise LimitExceededError(what="image properties", limit=limits.max_properties)
         if len(self.tags) > limits.max_tags:
             raise LimitExceededError(what="image tags", limit=limits.max_tags)
+        check_metadata_size((self.name, self.owner), self.extra_properties, self.tags)
 
     def touch(self) -> None:
         """Record a change."""
@@ -364,6 +426,7 @@ class Image(StoreCopies):
         """
         if self.visibility is not Visibility.SHARED:
             raise ForbiddenError(detail="Only shared images have members.")
+        check_key_text("member id", project_id)
         if project_id in self.members:
             raise ConflictError(detail=f"Member {project_id} already exists for image {self.id}.")
         if len(self.members) >= limit:

@@ -39,3 +39,7 @@ VALID_TRANSITIONS: Mapping[ImageStatus, frozenset[ImageStatus]] = {
 NEEDS_FORMATS_FROM = frozenset({S.QUEUED, S.UPLOADING})
 NEEDS_FORMATS_TO = frozenset({S.SAVING, S.ACTIVE, S.IMPORTING})
 FORMATS_MUTABLE_IN = frozenset({S.QUEUED, S.IMPORTING})
+
+# Bytes are moving in these statuses: each has an owner and a deadline (the open upload session's), and the sweeper
+# returns an image whose deadline passed to queued with the reason (docs/uploads.md).
+IN_FLIGHT = frozenset({S.SAVING, S.UPLOADING, S.IMPORTING})

@@ -18,6 +18,9 @@ S3_MAX_PART = 5 * 1024 * MiB
 S3_MAX_PARTS = 10_000
 # The property that tells users why their last upload was refused (Glance has no error state).
 UPLOAD_ERROR_PROPERTY = "os_glance_upload_error"
+# Who holds a session that no one has leased: the client, which sends the bytes (or calls the import) until the
+# session expires.
+CLIENT_HOLDER = "client"
 
 
 class UploadMethod(StrEnum):
@@ -66,6 +69,18 @@ def plan_upload(
     return UploadPlan(UploadMethod.MULTIPART, chosen, max(1, math.ceil(size / chosen)))
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who is moving a session's bytes now (the API, a worker, a job), and until when without a word from it.
+
+    The holder renews the lease as it makes progress; a lease that runs out means the holder died, and the sweeper
+    (shared/services/sweeper.py) returns the image to queued with the reason.
+    """
+
+    holder: str
+    until: datetime
+
+
 @dataclass
 class UploadSession:
     """An open upload of one image: where its bytes go and what the client declared."""
@@ -85,6 +100,8 @@ class UploadSession:
     all_stores_must_succeed: bool = True
     # The import's task: the copies to ``targets`` are planned as its batch, so the task settles with them.
     task_id: str | None = None
+    # The process moving the bytes now, if any (None: the client holds the session until ``expires_at``).
+    lease: Lease | None = None
 
     @classmethod
     def new(
@@ -113,6 +130,16 @@ class UploadSession:
     def expired(self, now: datetime) -> bool:
         """Whether the session outlived its time (its URLs are long dead; it may be replaced)."""
         return now >= self.expires_at
+
+    @property
+    def holder(self) -> str:
+        """Who owns the session now: the lease's holder, else the client."""
+        return self.lease.holder if self.lease is not None else CLIENT_HOLDER
+
+    @property
+    def deadline(self) -> datetime:
+        """When the session is abandoned unless its owner acts: the lease's end, else the session's expiry."""
+        return self.lease.until if self.lease is not None else self.expires_at
 
     def part_range(self, part_number: int) -> int:
         """Size of part ``part_number`` (1-based).

@@ -86,6 +86,12 @@ _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
+# The settings (shared/config.py, as environment variables) a refusal names, so an operator knows what to change.
+ALLOWED_HOSTS_SETTING = "SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS"
+ALLOWED_PORTS_SETTING = "SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS"
+DISALLOWED_HOSTS_SETTING = "SGLANCE_WEB_DOWNLOAD_DISALLOWED_HOSTS"
+
+
 class UrlNotAllowedError(InvalidInputError):
     """The URL, or a URL it redirects to, is not one the policy lets the service fetch."""
 
@@ -179,20 +185,36 @@ def validate_url(url: str, policy: UrlPolicy) -> ValidatedUrl:
         raise UrlNotAllowedError(reason="the port is not valid") from None
     port = explicit_port if explicit_port is not None else DEFAULT_PORTS[scheme]
     if port == 0 or (policy.allowed_ports and port not in policy.allowed_ports):
-        raise UrlNotAllowedError(reason=f"port {port} is not allowed")
+        allowed = ", ".join(map(str, policy.allowed_ports))
+        raise UrlNotAllowedError(
+            reason=f"port {port} is not allowed ({ALLOWED_PORTS_SETTING} lists those that are: {allowed})"
+        )
 
     host, literal, canonical = _normalize_host(parts.hostname or "", bracketed=parts.netloc.startswith("["))
+    shown = f"[{host}]" if ":" in host else host
+    blocked = f"the host {shown} is not allowed ({DISALLOWED_HOSTS_SETTING} refuses it)"
     blocked_names, blocked_networks = _split_entries(policy.disallowed_hosts)
     if _name_matches(host, blocked_names) or (literal is not None and _in_any(literal, blocked_networks)):
-        raise UrlNotAllowedError(reason="the host is not allowed")
+        raise UrlNotAllowedError(reason=blocked)
     allowlisted = _is_allowlisted(host, literal, policy.allowed_hosts)
     addresses = (literal,) if literal is not None else _resolve(host, port)
     for address in addresses:
         if _in_any(address, blocked_networks):
-            raise UrlNotAllowedError(reason="the host is not allowed")
+            raise UrlNotAllowedError(reason=blocked)
         if _unwrap(address) in METADATA_ADDRESSES or not (allowlisted or is_public_address(address)):
-            what = "the address is not public" if literal is not None else "the host resolves to a non-public address"
-            raise UrlNotAllowedError(reason=what)
+            what = (
+                f"the address {shown} is not public"
+                if literal is not None
+                else (f"the host {shown} resolves to a non-public address")
+            )
+            # Never say what a name resolved to; say which setting would let the host through (none would for a
+            # metadata address, and an allowlisted host only gets here for one).
+            hint = (
+                "cloud metadata addresses are never fetched"
+                if allowlisted
+                else (f"{ALLOWED_HOSTS_SETTING} lists the hosts fetched anyway")
+            )
+            raise UrlNotAllowedError(reason=f"{what} ({hint})")
     if not canonical:
         raise UrlNotAllowedError(reason="IPv4 addresses must be written as four decimal numbers")
 
@@ -342,7 +364,7 @@ def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise UrlNotAllowedError(reason="the host name could not be resolved") from None
+        raise UrlNotAllowedError(reason=f"the host name {host} could not be resolved") from None
     found: list[IPAddress] = []
     for family, _, _, _, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
@@ -350,9 +372,9 @@ def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
         try:
             address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         except ValueError:
-            raise UrlNotAllowedError(reason="the host name could not be resolved") from None
+            raise UrlNotAllowedError(reason=f"the host name {host} could not be resolved") from None
         if address not in found:
             found.append(address)
     if not found:
-        raise UrlNotAllowedError(reason="the host name could not be resolved")
+        raise UrlNotAllowedError(reason=f"the host name {host} could not be resolved")
     return tuple(found)

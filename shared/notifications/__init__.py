@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 Priority = Literal["INFO", "WARN", "ERROR"]
 
-# Every event type this service emits, by group (Glance's notifier.py; the metadef groups are not served).
+# Every event type this service emits, by group (Glance's notifier.py).
 EVENT_TYPES: tuple[str, ...] = (
     "image.create",
     "image.update",
@@ -31,6 +31,23 @@ EVENT_TYPES: tuple[str, ...] = (
     "task.processing",
     "task.success",
     "task.failure",
+    "metadef_namespace.create",
+    "metadef_namespace.update",
+    "metadef_namespace.delete",
+    "metadef_namespace.delete_objects",
+    "metadef_namespace.delete_properties",
+    "metadef_namespace.delete_tags",
+    "metadef_object.create",
+    "metadef_object.update",
+    "metadef_object.delete",
+    "metadef_property.create",
+    "metadef_property.update",
+    "metadef_property.delete",
+    "metadef_resource_type.create",
+    "metadef_resource_type.delete",
+    "metadef_tag.create",
+    "metadef_tag.update",
+    "metadef_tag.delete",
 )
 
 

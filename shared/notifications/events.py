@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from shared.domain import events as de
 from shared.domain.image import Image
@@ -104,6 +105,10 @@ class Events:
     def member_deleted(self, member: Member, request_id: str | None) -> None:
         """``image.member.delete``."""
         self.notifier.send("image.member.delete", p.member_payload(member, deleted=True), request_id)
+
+    def metadef(self, event_type: str, payload: dict[str, Any], request_id: str | None) -> None:
+        """A ``metadef_*`` event (payloads: ``payloads.metadef_*_payload``)."""
+        self.notifier.send(event_type, payload, request_id)
 
     def task(self, event_type: str, task: Task, request_id: str | None) -> None:
         """``task.create``, ``task.run``, ``task.processing``, ``task.success`` or ``task.failure``."""

@@ -10,6 +10,7 @@ from shared.domain.member import Member
 from shared.domain.status import ImageStatus
 
 if TYPE_CHECKING:
+    from shared.domain.metadefs import MetadefObject, MetadefProperty, MetadefTag, Namespace, ResourceTypeAssociation
     from shared.domain.task import Task
 
 
@@ -96,4 +97,94 @@ def task_payload(task: Task) -> dict[str, Any]:
         "updated_at": isotime(task.updated_at),
         "deleted": False,
         "deleted_at": None,
+    }
+
+
+# -- the metadata definitions catalog (Glance's format_metadef_*_notification) ------------------------------------
+
+_PROPERTY_PAYLOAD_KEYS = (
+    "type", "title", "description", "default", "minimum", "maximum", "enum", "pattern", "minLength", "maxLength",
+    "confidential", "items", "uniqueItems", "minItems", "maxItems", "additionalItems", "readonly",
+)  # fmt: skip
+
+
+def _deleted(deleted: bool) -> dict[str, Any]:
+    return {"deleted": deleted, "deleted_at": isotime(datetime.now(UTC)) if deleted else None}
+
+
+def metadef_namespace_payload(ns: Namespace, old_name: str | None = None, deleted: bool = False) -> dict[str, Any]:
+    """A namespace (``namespace_old``: its name before a rename)."""
+    return {
+        "namespace": ns.namespace,
+        "namespace_old": old_name or ns.namespace,
+        "display_name": ns.display_name,
+        "protected": ns.protected,
+        "visibility": ns.visibility,
+        "owner": ns.owner,
+        "description": ns.description,
+        "created_at": isotime(ns.created_at),
+        "updated_at": isotime(ns.updated_at),
+        **_deleted(deleted),
+    }
+
+
+def metadef_object_payload(
+    namespace: str, obj: MetadefObject, old_name: str | None = None, deleted: bool = False
+) -> dict[str, Any]:
+    """An object; its properties as a list of ``{name, type, title, ...}``."""
+    properties = [{"name": name, **{k: schema.get(k) for k in _PROPERTY_PAYLOAD_KEYS}}
+                  for name, schema in obj.properties.items()]  # fmt: skip
+    return {
+        "namespace": namespace,
+        "name": obj.name,
+        "name_old": old_name or obj.name,
+        "properties": properties,
+        "required": list(obj.required),
+        "description": obj.description,
+        "created_at": isotime(obj.created_at),
+        "updated_at": isotime(obj.updated_at),
+        **_deleted(deleted),
+    }
+
+
+def metadef_property_payload(
+    namespace: str, prop: MetadefProperty, old_name: str | None = None, deleted: bool = False
+) -> dict[str, Any]:
+    """A property: its definition's keys flattened."""
+    return {
+        "namespace": namespace,
+        "name": prop.name,
+        "name_old": old_name or prop.name,
+        **{k: prop.schema.get(k) for k in _PROPERTY_PAYLOAD_KEYS},
+        **_deleted(deleted),
+    }
+
+
+def metadef_tag_payload(
+    namespace: str, tag: MetadefTag, old_name: str | None = None, deleted: bool = False
+) -> dict[str, Any]:
+    """A tag."""
+    return {
+        "namespace": namespace,
+        "name": tag.name,
+        "name_old": old_name or tag.name,
+        "created_at": isotime(tag.created_at),
+        "updated_at": isotime(tag.updated_at),
+        **_deleted(deleted),
+    }
+
+
+def metadef_association_payload(
+    namespace: str, association: ResourceTypeAssociation, deleted: bool = False
+) -> dict[str, Any]:
+    """A resource type association (Glance's metadef_resource_type payload)."""
+    return {
+        "namespace": namespace,
+        "name": association.name,
+        "name_old": association.name,
+        "prefix": association.prefix,
+        "properties_target": association.properties_target,
+        "created_at": isotime(association.created_at),
+        "updated_at": isotime(association.updated_at),
+        **_deleted(deleted),
     }

@@ -13,7 +13,7 @@ is a ``NotFoundError``, so the image's existence does not leak; on an image it c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.domain.context import RequestContext
@@ -24,6 +24,9 @@ from shared.domain.member import Member
 from shared.domain.status import ImageStatus
 from shared.policy.enforcer import PolicyEnforcer, PolicyFileError, UnknownRuleError, enforcer_for, get_enforcer
 from shared.policy.targets import credentials, effective_roles, image_target, own_membership, proposed_target
+
+if TYPE_CHECKING:
+    from shared.policy.metadefs import MetadefPolicy
 
 __all__ = [
     "ImagePolicy",
@@ -229,3 +232,9 @@ class Policies:
     def for_context(self, ctx: RequestContext) -> ImagePolicy:
         """The policy of one caller."""
         return ImagePolicy(ctx, self.enforcer)
+
+    def metadefs(self, ctx: RequestContext) -> MetadefPolicy:
+        """The metadata definitions catalog's policy of one caller."""
+        from shared.policy.metadefs import MetadefPolicy
+
+        return MetadefPolicy(ctx, self.enforcer)

@@ -44,6 +44,11 @@ ADMIN_OR_READER_OF_OWNER_OR_MEMBER = f"{ADMIN} or (role:reader and (project_id:%
 ADMIN_OR_MEMBER_OF_SHARING = f"{ADMIN} or (role:member and {IMAGE_MEMBER})"
 SERVICE_OR_OWNING_MEMBER = f"{SERVICE} or ({PROJECT_MEMBER} and project_id:%(owner)s)"
 ADMIN_OR_SERVICE = f"{ADMIN} or {SERVICE}"
+# Metadefs: the target's project_id is the namespace's owner, visibility the namespace's.
+METADEF_ADMIN = "rule:metadef_admin"
+ADMIN_OR_READER_OF_OWN_OR_PUBLIC_NAMESPACE = (
+    f"{ADMIN} or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))"
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,81 @@ class RuleSpec:
 _IMAGE = "/v2/images/{image_id}"
 _ACTIONS = f"{_IMAGE}/actions"
 _TASK = "/v2/tasks/{task_id}"
+_NS = "/v2/metadefs/namespaces/{namespace_name}"
+
+
+def _metadef(rule: str, check_str: str, description: str, method: str, path: str, *more: tuple[str, str]) -> RuleSpec:
+    return RuleSpec(rule, check_str, description, ((method, path), *more))
+
+
+_READ_NS = ADMIN_OR_READER_OF_OWN_OR_PUBLIC_NAMESPACE
+# Glance 33's glance/policies/metadef.py defaults: reads by admins and readers of a public or their own namespace
+# (listing namespaces: admins and project readers), every write by metadef_admin (admins).
+METADEF_RULES: tuple[RuleSpec, ...] = (
+    RuleSpec("metadef_default", "", "The old default of metadef reads (policy files may name it).", (), None),
+    RuleSpec("metadef_admin", ADMIN, "Who may change the metadata definitions catalog.", (), None),
+    _metadef("get_metadef_namespace", _READ_NS, "Show a namespace.", "GET", _NS),
+    _metadef("get_metadef_namespaces", ADMIN_OR_PROJECT_READER, "List namespaces.", "GET", "/v2/metadefs/namespaces"),
+    _metadef("modify_metadef_namespace", METADEF_ADMIN, "Change a namespace.", "PUT", _NS),
+    _metadef("add_metadef_namespace", METADEF_ADMIN, "Create a namespace.", "POST", "/v2/metadefs/namespaces"),
+    _metadef(
+        "delete_metadef_namespace",
+        METADEF_ADMIN,
+        "Delete a namespace (or all its objects, properties, tags).",
+        "DELETE",
+        _NS,
+    ),  # fmt: skip
+    _metadef("get_metadef_object", _READ_NS, "Show an object.", "GET", f"{_NS}/objects/{{object_name}}"),
+    _metadef("get_metadef_objects", _READ_NS, "List a namespace's objects.", "GET", f"{_NS}/objects"),
+    _metadef("modify_metadef_object", METADEF_ADMIN, "Change an object.", "PUT", f"{_NS}/objects/{{object_name}}"),
+    _metadef("add_metadef_object", METADEF_ADMIN, "Create an object.", "POST", f"{_NS}/objects"),
+    _metadef("delete_metadef_object", METADEF_ADMIN, "Delete an object.", "DELETE", f"{_NS}/objects/{{object_name}}"),
+    _metadef(
+        "list_metadef_resource_types",
+        _READ_NS,
+        "List resource types and a namespace's associations.",
+        "GET",
+        "/v2/metadefs/resource_types",
+        ("GET", f"{_NS}/resource_types"),
+    ),  # fmt: skip
+    _metadef(
+        "get_metadef_resource_type",
+        _READ_NS,
+        "Show a resource type association.",
+        "GET",
+        f"{_NS}/resource_types/{{name}}",
+    ),  # fmt: skip
+    _metadef(
+        "add_metadef_resource_type_association",
+        METADEF_ADMIN,
+        "Associate a resource type with a namespace.",
+        "POST",
+        f"{_NS}/resource_types",
+    ),  # fmt: skip
+    _metadef(
+        "remove_metadef_resource_type_association",
+        METADEF_ADMIN,
+        "Remove a resource type association.",
+        "DELETE",
+        f"{_NS}/resource_types/{{name}}",
+    ),  # fmt: skip
+    _metadef("get_metadef_property", _READ_NS, "Show a property.", "GET", f"{_NS}/properties/{{property_name}}"),
+    _metadef("get_metadef_properties", _READ_NS, "List a namespace's properties.", "GET", f"{_NS}/properties"),
+    _metadef(
+        "modify_metadef_property", METADEF_ADMIN, "Change a property.", "PUT", f"{_NS}/properties/{{property_name}}"
+    ),  # fmt: skip
+    _metadef("add_metadef_property", METADEF_ADMIN, "Create a property.", "POST", f"{_NS}/properties"),
+    _metadef(
+        "remove_metadef_property", METADEF_ADMIN, "Delete a property.", "DELETE", f"{_NS}/properties/{{property_name}}"
+    ),  # fmt: skip
+    _metadef("get_metadef_tag", _READ_NS, "Show a tag.", "GET", f"{_NS}/tags/{{tag_name}}"),
+    _metadef("get_metadef_tags", _READ_NS, "List a namespace's tags.", "GET", f"{_NS}/tags"),
+    _metadef("modify_metadef_tag", METADEF_ADMIN, "Rename a tag.", "PUT", f"{_NS}/tags/{{tag_name}}"),
+    _metadef("add_metadef_tag", METADEF_ADMIN, "Create a tag.", "POST", f"{_NS}/tags/{{tag_name}}"),
+    _metadef("add_metadef_tags", METADEF_ADMIN, "Create tags in bulk.", "POST", f"{_NS}/tags"),
+    _metadef("delete_metadef_tag", METADEF_ADMIN, "Delete a tag.", "DELETE", f"{_NS}/tags/{{tag_name}}"),
+    _metadef("delete_metadef_tags", METADEF_ADMIN, "Delete every tag of a namespace.", "DELETE", f"{_NS}/tags"),
+)
 
 RULES: tuple[RuleSpec, ...] = (
     # -- building blocks ---------------------------------------------------------------------------
@@ -171,6 +251,7 @@ RULES: tuple[RuleSpec, ...] = (
         "Show the nodes that cache an image.",
         (("GET", "/v2/cache/nodes/{image_id}"),),
     ),
+    *METADEF_RULES,
 )
 
 RULE_NAMES = frozenset(rule.name for rule in RULES)

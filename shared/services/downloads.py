@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.errors import InvalidInputError, InvalidRangeError, NotFoundError, StoreUnavailableError
 from shared.domain.status import ImageStatus
-from shared.stores.base import StoreError, StoreNotFoundError, StoreRangeError
+from shared.stores.errors import StoreError, StoreNotFoundError, StoreRangeError
 from shared.upload_bucket import RangeNotSatisfiableError, UploadBucket
 
 if TYPE_CHECKING:

@@ -9,28 +9,37 @@ changes nothing.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from shared.domain.errors import ConcurrentUpdateError, NotFoundError
+from shared.deadline import Deadline, DeadlineReachedError, Progress
+from shared.domain.errors import ConcurrentUpdateError, NotFoundError, UploadSupersededError
 from shared.domain.image import Image, ImageData, utcnow
 from shared.domain.location import Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadSession
+from shared.jobrunner import JobLauncher, JobLaunchError, NoJobLauncher
+from shared.jobs import FinalizeJob
 from shared.resources import ACTIVE_STATE, parse_image_object_key
+from shared.services.leases import JOB_HOLDER, Heartbeat, holds
 from shared.streams.digest import Digest, SizeCapExceededError, StreamDigest
 from shared.upload_bucket import ObjectMissingError, UploadBucket
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from shared.config import Settings
+    from shared.jobs import Job
     from shared.notifications.events import Events
     from shared.services.replication import Replicator
     from shared.services.unit_of_work import ImageUnitOfWork
+
+
+_LOG = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -40,6 +49,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # the image already holds these bytes
     ORPHAN = "orphan"  # no image wants these bytes any more: deleted
     DEFERRED = "deferred"  # the writer (PUT /file, web-download) is finalising these bytes itself; retry later
+    HANDED_OFF = "handed_off"  # the work did not fit the worker's time: a job runs it (and records the outcome)
     ACTIVE = "active"
     REFUSED = "refused"  # back to queued with the reason on the image
     OVER_QUOTA = "over_quota"  # refused: recording the bytes would pass a unified limit (docs/quotas.md)
@@ -59,11 +69,27 @@ class UploadFinalizer:
     # Queues the copies an activated image gets (requested stores, replication policy).
     replicator: Replicator
     events: Events
+    # Runs the work that does not fit a worker's deadline (none configured: such work fails with the reason).
+    jobs: JobLauncher = field(default_factory=lambda: NoJobLauncher("no job runner is configured"))
 
     # -- the event path ---------------------------------------------------------------------------
 
-    def handle_object(self, key: str, request_id: str | None = None) -> Outcome:
-        """Finalise the object ``key`` that S3 reports as created."""
+    def handle_object(self, key: str, request_id: str | None = None, deadline: Deadline | None = None) -> Outcome:
+        """Finalise the object ``key`` that S3 reports as created; work that cannot finish before ``deadline`` is
+        handed to a job (``FinalizeJob``), or, when none can be started, fails with the reason on the image."""
+        try:
+            return self.verify_object(key, request_id, deadline)
+        except DeadlineReachedError as exc:
+            parsed = parse_image_object_key(key)
+            assert parsed is not None  # verify_object ignores other keys
+            return self.hand_off(FinalizeJob(key=key, request_id=request_id), parsed[0], parsed[1], str(exc))
+
+    def verify_object(  # noqa: PLR0911 (one return per outcome, in the order they are decided)
+        self, key: str, request_id: str | None = None, deadline: Deadline | None = None
+    ) -> Outcome:
+        """Finalise the object ``key``, or raise ``DeadlineReachedError`` (nothing recorded) when it cannot finish
+        before ``deadline`` (its size, known up front, or the measured rate of the read says so)."""
+        deadline = deadline or Deadline.unbounded()
         parsed = parse_image_object_key(key)
         if parsed is None:
             return Outcome.IGNORED
@@ -87,11 +113,56 @@ class UploadFinalizer:
         if session.method.finalised_inline and utcnow() < session.created_at + grace:
             return Outcome.DEFERRED
         self._begin(image)
+        heartbeat = self._heartbeat(image_id, session_id, deadline)
         try:
+            heartbeat.take()
             read = self.bucket.read(key)
+        except UploadSupersededError:
+            return Outcome.DUPLICATE
         except ObjectMissingError:
+            # Told about bytes that are not there (deleted, never written, a stage interrupted): the image and its
+            # task fail with the reason rather than wait for ever.
+            missing = Refusal(RefusalKind.FAILED, f"the uploaded data is missing: no object {key} in the image bucket")
+            return self.record(image_id, session, missing, request_id=request_id)
+        deadline.check_fits(read.length, self.settings.worker_bytes_per_second)
+        progress = Progress(deadline, read.length)
+
+        def watched() -> Iterator[bytes]:
+            for chunk in read.chunks:
+                progress.advance(len(chunk))
+                heartbeat.beat()
+                yield chunk
+
+        try:
+            result = self.digest(image, watched())
+        except UploadSupersededError:
+            return Outcome.DUPLICATE
+        return self.record(image_id, session, result, request_id=request_id)
+
+    def hand_off(self, job: Job, image_id: str, session_id: str, why: str) -> Outcome:
+        """Give the work on ``image_id``'s session to a job, which holds the image from now on; when no job can be
+        started, the image fails with the reason (queued, ``os_glance_upload_error``)."""
+        lease = timedelta(seconds=self.settings.work_lease_seconds)
+
+        def hold(image: Image) -> UploadSession | None:
+            if not holds(image, session_id):
+                return None
+            image.hold(JOB_HOLDER, utcnow() + lease)
+            return image.upload
+
+        try:
+            session = self.uow.update(image_id, hold)
+        except NotFoundError:
             return Outcome.ORPHAN
-        return self.record(image_id, session, self.digest(image, read.chunks), request_id=request_id)
+        if session is None:
+            return Outcome.DUPLICATE
+        try:
+            ref = self.jobs.launch(job)
+        except JobLaunchError as exc:
+            reason = f"The data could not be processed in time ({why}) and no job could take it over: {exc}"
+            return self.record(image_id, session, Refusal(RefusalKind.FAILED, reason[:255]))
+        _LOG.info("work on image %s handed to job %s: %s", image_id, ref, why)
+        return Outcome.HANDED_OFF
 
     def _begin(self, image: Image) -> None:
         if image.status is ImageStatus.IMPORTING:
@@ -101,6 +172,10 @@ class UploadFinalizer:
         with contextlib.suppress(ConcurrentUpdateError):
             self.uow.commit(image)
 
+    def _heartbeat(self, image_id: str, session_id: str, deadline: Deadline) -> Heartbeat:
+        lease = timedelta(seconds=self.settings.work_lease_seconds)
+        return Heartbeat(self.uow, image_id, session_id, deadline.holder, lease)
+
     # -- shared with PUT /file and the import worker ------------------------------------------------
 
     def new_digest(self, image: Image, hash_algo: str | None = None) -> StreamDigest:
@@ -108,7 +183,10 @@ class UploadFinalizer:
         from shared.streams.inspection import ImageInspector
 
         inspector = ImageInspector(
-            image.disk_format, image.container_format, allow_raw_mismatch=self.settings.allow_raw_format_mismatch
+            image.disk_format,
+            image.container_format,
+            allow_raw_mismatch=self.settings.allow_raw_format_mismatch,
+            require_format_match=self.settings.require_image_format_match,
         )
         algo = hash_algo or self.settings.hashing_algorithm
         return StreamDigest(algo, inspector, self.settings.image_size_cap)

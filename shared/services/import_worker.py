@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from shared.domain.errors import GlanceError, NotFoundError
+from shared.deadline import Deadline, DeadlineReachedError, Progress
+from shared.domain.errors import GlanceError, NotFoundError, UploadSupersededError
 from shared.domain.location import Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
 from shared.jobs import ImportJob, MalformedJobError
 from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinalizer, refusal
-from shared.stores.base import StoreError
+from shared.services.leases import Heartbeat
+from shared.stores.errors import StoreError
 from shared.streams.digest import Digest, SizeCapExceededError
 
 if TYPE_CHECKING:
@@ -45,16 +48,21 @@ class ImportWorker:
     # Records each import's outcome on its task.
     tasks: TaskService
 
-    def run(self, job: ImportJob) -> Outcome:
-        """Finish the import ``job`` names, and record the outcome on its task (if the job has one)."""
-        if not job.task_id:
-            return self._run(job)
-        self.tasks.processing(job.task_id, job.request_id)
-        outcome = self._run(job)
-        self.tasks.record_import_outcome(self.uow.repo, job, outcome)
+    def run(self, job: ImportJob, deadline: Deadline | None = None) -> Outcome:
+        """Finish the import ``job`` names, and record the outcome on its task (if the job has one); an import that
+        cannot finish before ``deadline`` is handed to a job (the same ``ImportJob``), which records it."""
+        deadline = deadline or Deadline.unbounded()
+        if job.task_id:
+            self.tasks.processing(job.task_id, job.request_id)
+        try:
+            outcome = self._run(job, deadline)
+        except DeadlineReachedError as exc:
+            outcome = self.finalizer.hand_off(job, job.image_id, job.session_id, str(exc))
+        if job.task_id:
+            self.tasks.record_import_outcome(self.uow.repo, job, outcome)
         return outcome
 
-    def _run(self, job: ImportJob) -> Outcome:
+    def _run(self, job: ImportJob, deadline: Deadline) -> Outcome:
         """Finish the import ``job`` names, if its image still waits for it."""
         try:
             image = self.uow.repo.get(job.image_id)
@@ -67,22 +75,29 @@ class ImportWorker:
         # The import flow writes the image's data now: Glance's set_data sends image.prepare.
         self.finalizer.events.image_prepare(image, None, request_id)
         if job.method == "glance-direct":
-            return self.finalizer.handle_object(session.key, request_id)
+            return self.finalizer.verify_object(session.key, request_id, deadline)
+        lease = timedelta(seconds=self.settings.work_lease_seconds)
+        heartbeat = Heartbeat(self.uow, image.id, session.id, deadline.holder, lease)
+        try:
+            heartbeat.take()
+        except UploadSupersededError:
+            return Outcome.DUPLICATE
+        watch = _Watch(Progress(deadline), heartbeat)
         if job.method == "web-download":
             # A web-download session's size is what was staged so far (quota), never a declared size to check.
             session = dataclasses.replace(session, size=None)
-            result = self._download(image, session, job.uri)
+            result = self._download(image, session, job.uri, watch)
             return self.finalizer.record(image.id, session, result, request_id=request_id)
         if job.method == "location":
             if job.store is None or job.url is None or job.store not in self.stores:
                 raise MalformedJobError(f"location job without a known store and url: {job!r}")
-            result = self._verify_location(image, job.store, job.url, job.validation_data)
+            result = self._verify_location(image, job.store, job.url, job.validation_data, watch)
             location = Location(job.store, job.url, LocationStatus.ACTIVE)
             return self.finalizer.record(image.id, session, result, location, request_id=request_id)
         raise MalformedJobError(f"unknown import method {job.method!r}")
 
     def _verify_location(
-        self, image: Image, store: str, url: str, validation: dict[str, str] | None
+        self, image: Image, store: str, url: str, validation: dict[str, str] | None, watch: _Watch
     ) -> Digest | Refusal:
         """Read what a service put at ``url`` once: size cap, format, and the hash it vouched for."""
         expected = validation or {}
@@ -92,6 +107,7 @@ class ImportWorker:
             read = self.stores.driver(store).get(url)
             with self.finalizer.new_digest(image, secure) as stream:
                 for chunk in read.chunks:
+                    watch.saw(chunk)
                     stream.feed(chunk)
                 digest = stream.finish()
         except SizeCapExceededError as exc:
@@ -105,7 +121,7 @@ class ImportWorker:
                 return Refusal(RefusalKind.CHECKSUM_MISMATCH, f"{algo} of the data is {got}, {value} was expected")
         return digest
 
-    def _download(self, image: Image, session: UploadSession, uri: str | None) -> Digest | Refusal:
+    def _download(self, image: Image, session: UploadSession, uri: str | None, watch: _Watch) -> Digest | Refusal:
         from shared.net.ssrf import UrlPolicy
         from shared.services.web_download import download_to_bucket
 
@@ -116,6 +132,7 @@ class ImportWorker:
             with self.finalizer.new_digest(image) as stream:
 
                 def feed(chunk: bytes) -> None:
+                    watch.saw(chunk)
                     stream.feed(chunk)
                     staged.add(len(chunk))
 
@@ -135,6 +152,18 @@ class ImportWorker:
         except GlanceError as exc:
             return Refusal(RefusalKind.FAILED, f"web-download failed: {exc.message}")
         return refusal(session, digest) or digest
+
+
+@dataclass
+class _Watch:
+    """Checks the deadline and renews the lease of a transfer as its chunks arrive."""
+
+    progress: Progress
+    heartbeat: Heartbeat
+
+    def saw(self, chunk: bytes) -> None:
+        self.progress.advance(len(chunk))
+        self.heartbeat.beat()
 
 
 @dataclass

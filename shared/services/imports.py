@@ -8,13 +8,17 @@ it from the queue. copy-image is ``shared/services/copies.py``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.domain.errors import ConflictError, GlanceError, InvalidInputError
+from shared.domain.image import utcnow
 from shared.domain.status import ImageStatus
 from shared.domain.upload import UploadMethod, UploadPlan
 from shared.jobs import ImportJob
+from shared.services.leases import QUEUE_HOLDER
 from shared.services.tasks import API_IMAGE_IMPORT, LEGACY_IMPORT, TaskService
 
 if TYPE_CHECKING:
@@ -133,12 +137,14 @@ class Imports:
             uri = request.uri
             if uri is None:
                 raise InvalidInputError("web-download requires 'uri' in the method.")
-            self.check_url(uri)
+            self._check_url_or_record(ctx, image, request, stores, uri, task_id)
             plan = UploadPlan(UploadMethod.WEB, self.settings.multipart_part_size, 1)
             image.start_import(request.method, self.sessions.new(image.id, plan, None))
         else:
             image.start_import(request.method)
         assert image.upload is not None
+        # The queue holds the image until a worker takes the job (and renews the lease as it works).
+        image.hold(QUEUE_HOLDER, utcnow() + timedelta(seconds=self.settings.work_lease_seconds))
         image.upload.targets = tuple(s for s in stores if s != self.replicator.stores.primary_id)
         image.upload.all_stores_must_succeed = request.all_stores_must_succeed
         # A legacy POST /v2/tasks import passes its own task; every other import records a new one.
@@ -160,6 +166,31 @@ class Imports:
             )
         )
         return saved
+
+    def _check_url_or_record(
+        self,
+        ctx: RequestContext,
+        image: Image,
+        request: ImportRequest,
+        stores: list[str],
+        uri: str,
+        task_id: str | None,
+    ) -> None:
+        """``check_url``; a refusal is also recorded where users look for failed imports (openstacksdk ignores the
+        400 of an import call): a failed task on the image and ``os_glance_failed_import``."""
+        from shared.net.ssrf import UrlNotAllowedError
+
+        try:
+            self.check_url(uri)
+        except UrlNotAllowedError as exc:
+            if task_id is None:  # a legacy task's caller fails its own task
+                task = self.import_task(ctx, image.id, request, stores)
+                self.tasks.fail(task.id, f"The import was refused: {exc.message}", ctx.request_id)
+            image.refuse_import(stores)
+            # the refusal (the 400) stands even if the image changed meanwhile; the task still records it
+            with contextlib.suppress(GlanceError):
+                self.uow.commit(image, ctx.request_id)
+            raise
 
     def import_task(self, ctx: RequestContext, image_id: str, request: ImportRequest, stores: list[str]) -> Task:
         """Record the import as an api_image_import task (Glance's input: image_id, import_req, backend)."""

@@ -18,19 +18,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
 
+from shared.deadline import JOB, Deadline, DeadlineReachedError, Progress
 from shared.domain.errors import InvalidInputError, NotFoundError
+from shared.domain.image import utcnow
 from shared.domain.location import ERROR_KEY, Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
+from shared.jobrunner import JobLauncher, JobLaunchError, NoJobLauncher
 from shared.jobs import CopyJob, DeleteJob, StoreSyncJob
-from shared.stores.base import StoreError, StoreNotFoundError
+from shared.stores.errors import StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from shared.config import Settings
     from shared.domain.image import Image
@@ -51,6 +55,7 @@ class SyncOutcome(StrEnum):
     DUPLICATE = "duplicate"  # the copy exists already (or its delete was done)
     SKIPPED = "skipped"  # the copy was rolled back or superseded before the job ran
     ORPHAN = "orphan"  # the image is gone: whatever the job wrote was deleted again
+    HANDED_OFF = "handed_off"  # the copy did not fit the worker's time: a job makes it
 
 
 class RetryLaterError(Exception):
@@ -133,9 +138,12 @@ class StoreSync:
     # Task records of copies (copy-image's batch id is its task's id) and the image.prepare of each copy.
     tasks: TaskService
     events: Events
+    # Runs the copies that do not fit a worker's deadline (none configured: such a copy fails with the reason).
+    jobs: JobLauncher = field(default_factory=lambda: NoJobLauncher("no job runner is configured"))
 
-    def run(self, job: StoreSyncJob, attempt: int = 1) -> SyncOutcome:
-        """Run ``job`` (its ``attempt``-th delivery).
+    def run(self, job: StoreSyncJob, attempt: int = 1, deadline: Deadline | None = None) -> SyncOutcome:
+        """Run ``job`` (its ``attempt``-th delivery); a copy that cannot finish before ``deadline`` (its size, or
+        the measured rate, says so) is handed to a job, which runs it to the end (or records it ``failed``).
 
         Raises:
             RetryLaterError: a retryable failure; deliver the job again after ``delay`` seconds.
@@ -147,20 +155,32 @@ class StoreSync:
         if isinstance(job, DeleteJob):
             return self._delete(job.image_id, job.store, job.url, attempt)
         try:
-            return self._copy(job.image_id, job.store, job.batch, attempt)
+            return self._copy(job, attempt, deadline or Deadline.unbounded())
         finally:
             self.tasks.settle_copy_task(self.uow.repo, job.image_id, job.batch, job.request_id)
 
     # -- copy ---------------------------------------------------------------------------------------
 
-    def _copy(self, image_id: str, store: str, batch: str | None, attempt: int) -> SyncOutcome:
-        started = self._update(image_id, lambda image: _start_copy(image, store, batch))
+    def _copy(self, job: CopyJob, attempt: int, deadline: Deadline) -> SyncOutcome:
+        image_id, store, batch = job.image_id, job.store, job.batch
+        lease = _CopyLease(self, image_id, store, batch, deadline.holder, self.settings.work_lease_seconds)
+        started = self._update(image_id, lambda image: _start_copy(image, store, batch, lease))
         if isinstance(started, SyncOutcome):
             return started
         image = started
         self.events.image_prepare(image, store, None)
         try:
-            url = self._transfer(image, store)
+            url = self._transfer(image, store, deadline, lease)
+        except DeadlineReachedError as exc:
+            # The copy stays ``uploading``, held by the job, which finds it so and writes it again from the start.
+            try:
+                self._update(image_id, lambda image: _hold_copy(image, store, batch, JOB, lease.seconds))
+                ref = self.jobs.launch(job)
+            except JobLaunchError as launch:
+                reason = f"the copy could not finish in time ({exc}) and no job could take it over: {launch}"
+                self._failed(image_id, store, batch, reason[:255], self.settings.store_sync_max_attempts)
+            _LOG.info("copy of %s to %s handed to job %s: %s", image_id, store, ref, exc)
+            return SyncOutcome.HANDED_OFF
         except Exception as exc:  # every failure of the transfer is the copy's failure
             reason = _reason(exc)
             _LOG.warning("copy of %s to %s failed (attempt %d): %s", image_id, store, attempt, reason)
@@ -178,10 +198,12 @@ class StoreSync:
             return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
         return SyncOutcome.COPIED
 
-    def _transfer(self, image: Image, store: str) -> str:
+    def _transfer(self, image: Image, store: str, deadline: Deadline, lease: _CopyLease) -> str:
         """Stream ``image`` from its best source to ``store``; returns the new location's url."""
         if image.size is None or image.checksum is None or image.os_hash_value is None or image.os_hash_algo is None:
             raise CopyVerificationError(f"image {image.id} has no recorded size or checksums")
+        deadline.check_fits(image.size, self.settings.worker_bytes_per_second)
+        progress = Progress(deadline, image.size)
         sources = self.stores.by_preference(image.stores)
         if not sources:
             raise StoreNotFoundError(f"image {image.id} has no complete copy to read from")
@@ -190,8 +212,15 @@ class StoreSync:
         assert location is not None
         read = self.stores.driver(source).get(location.url)
         target = self.stores.driver(store)
+
+        def watched() -> Iterator[bytes]:
+            for chunk in read.chunks:
+                progress.advance(len(chunk))
+                lease.beat()
+                yield chunk
+
         try:
-            result = target.add(image.id, read.chunks, image.size, image.os_hash_algo)
+            result = target.add(image.id, watched(), image.size, image.os_hash_algo)
         finally:
             read.close()
         if (result.size, result.checksum, result.multihash) != (image.size, image.checksum, image.os_hash_value):
@@ -275,7 +304,41 @@ def _copy_of(image: Image, store: str, batch: str | None) -> Location | None:
     return loc
 
 
-def _start_copy(image: Image, store: str, batch: str | None) -> SyncOutcome | None:
+@dataclass
+class _CopyLease:
+    """The deadline of one copy being written: taken when it starts, renewed every third of it as bytes move."""
+
+    sync: StoreSync
+    image_id: str
+    store: str
+    batch: str | None
+    holder: str
+    seconds: int
+    renewed: datetime | None = None
+
+    def take(self, loc: Location) -> None:
+        self.renewed = utcnow()
+        loc.hold(self.holder, self.renewed + timedelta(seconds=self.seconds))
+
+    def beat(self) -> None:
+        now = utcnow()
+        if self.renewed is not None and now - self.renewed < timedelta(seconds=self.seconds / 3):
+            return
+        self.sync._update(
+            self.image_id, lambda image: _hold_copy(image, self.store, self.batch, self.holder, self.seconds)
+        )
+        self.renewed = now
+
+
+def _hold_copy(image: Image, store: str, batch: str | None, holder: str, seconds: int) -> SyncOutcome | None:
+    loc = _copy_of(image, store, batch)
+    if loc is None:
+        return SyncOutcome.SKIPPED
+    loc.hold(holder, utcnow() + timedelta(seconds=seconds))
+    return None
+
+
+def _start_copy(image: Image, store: str, batch: str | None, lease: _CopyLease) -> SyncOutcome | None:
     if image.is_deleted():
         return SyncOutcome.ORPHAN
     loc = image.location(store)
@@ -284,9 +347,9 @@ def _start_copy(image: Image, store: str, batch: str | None) -> SyncOutcome | No
     if _copy_of(image, store, batch) is None or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
         return SyncOutcome.SKIPPED
     assert loc is not None
-    if loc.status is LocationStatus.UPLOADING:
-        return None  # a redelivery after a crash: write again (add replaces)
+    # The writer holds the copy until it lands (a redelivery after a crash writes again: add replaces).
     loc.status = LocationStatus.UPLOADING
+    lease.take(loc)
     return None
 
 
@@ -305,6 +368,7 @@ def _note_error(image: Image, store: str, batch: str | None, reason: str) -> Syn
     if loc is None:
         return SyncOutcome.SKIPPED
     loc.metadata[ERROR_KEY] = reason[:255]
+    loc.release()  # the queue holds the copy until its next delivery (and records it failed after the last)
     return None
 
 

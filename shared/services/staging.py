@@ -10,9 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.domain.errors import GlanceError, NotFoundError, RequestTooLargeError, StoreUnavailableError
+from shared.domain.errors import (
+    GlanceError,
+    NotFoundError,
+    RequestTooLargeError,
+    StoreUnavailableError,
+    UploadSupersededError,
+)
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
+from shared.services.streamed_uploads import too_large
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -47,7 +54,9 @@ class Staging:
     def receive(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> None:
         """Store the staged bytes and count them; a failure (or a limit passed: 413) returns the image to queued."""
         cap = self.settings.image_size_cap
+        limit = self.settings.api_body_limit
         received = 0
+        heartbeat = self.sessions.heartbeat(image.id, session)
 
         def counted() -> Iterator[bytes]:
             nonlocal received
@@ -55,10 +64,17 @@ class Staging:
                 received += len(chunk)
                 if received > cap:
                     raise RequestTooLargeError(detail=f"the image is larger than the {cap}-byte size cap")
+                if limit and received > limit:
+                    # a chunked body (no Content-Length to refuse it by) past the API function's limit
+                    raise RequestTooLargeError(detail=too_large(limit))
+                heartbeat.beat()
                 yield chunk
 
         try:
             self.bucket.upload_chunks(session.key, counted(), self.settings.multipart_part_size)
+        except UploadSupersededError:
+            self.bucket.delete(session.key)
+            raise
         except BaseException as exc:
             self.sessions.close(image.id, session)
             if isinstance(exc, GlanceError):
@@ -73,6 +89,8 @@ class Staging:
         def record(image: Image) -> None:
             if image.upload is not None and image.upload.id == session.id:
                 image.upload.size = size
+                # The bytes are in: the client holds the session again, until it imports them or it expires.
+                image.release()
 
         try:
             self.uow.update(image_id, record)

@@ -1,13 +1,14 @@
 """Glance's upload (``PUT /v2/images/{id}/file``): the bytes stream through the service into the upload bucket.
 
-Plain arguments in, so any entry point can serve it: the API Lambda (bodies up to ``api_body_limit``) or a
-streaming container (no limit). ``start`` opens the session before the body is read; ``receive`` takes the body
-as an iterator of byte chunks, hashes and inspects it on the way to the bucket, and records the outcome before it
-returns, as Glance does.
+Plain arguments in, so any entry point can serve it: the API Lambda (bodies up to ``api_body_limit``) or the
+data plane's container (functions/data_plane: no limit but ``image_size_cap``). ``start`` opens the session before
+the body is read; ``receive`` takes the body as an iterator of byte chunks, hashes and inspects it on the way to the
+bucket (an S3 multipart upload), and records the outcome before it returns, as Glance does: no second read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,9 +17,11 @@ from shared.domain.errors import (
     GoneError,
     InvalidImageDataError,
     InvalidInputError,
+    NotFoundError,
     RequestTooLargeError,
     StoreUnavailableError,
     UnsupportedMediaTypeError,
+    UploadSupersededError,
 )
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY, UploadMethod, UploadPlan, UploadSession
@@ -26,8 +29,6 @@ from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinali
 from shared.streams.digest import SizeCapExceededError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
     from shared.config import Settings
     from shared.domain.image import Image
     from shared.notifications.events import Events
@@ -36,13 +37,33 @@ if TYPE_CHECKING:
     from shared.upload_bucket import UploadBucket
 
 OCTET_STREAM = "application/octet-stream"
+# The body is hashed in pieces of at least this size: an HTTP server hands it over in ~64 KiB chunks, and each piece
+# the digest takes costs two thread hand-offs (md5 and the secure hash run in parallel).
+DIGEST_PIECE = 1024 * 1024
+
+
+def coalesced(chunks: Iterable[bytes], size: int = DIGEST_PIECE) -> Iterator[bytes]:
+    """``chunks`` joined into pieces of at least ``size`` bytes (the last one may be shorter); order kept."""
+    pending = bytearray()
+    for chunk in chunks:
+        if not pending and len(chunk) >= size:
+            yield chunk
+            continue
+        pending += chunk
+        if len(pending) >= size:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
 
 
 def too_large(limit: int) -> str:
-    """The 413 message of a body over ``limit``: it names the presigned upload that takes any size."""
+    """The 413 message of a body over ``limit`` (the API function's): it names the two paths that take any size."""
     return (
-        f"Request body larger than the {limit} bytes the API accepts. Upload large images directly to storage: "
-        "POST /v2/images/{id}/upload opens a presigned (multipart, resumable) upload; see docs/uploads.md."
+        f"Request body larger than the {limit} bytes the API function accepts. Send image data through the image "
+        "endpoint, whose data plane streams PUT /v2/images/{id}/file and /stage bodies of any size up to "
+        "image_size_cap; where the data plane is off, upload directly to storage: POST /v2/images/{id}/upload opens "
+        "a presigned (multipart, resumable) upload. See docs/uploads.md."
     )
 
 
@@ -86,14 +107,16 @@ class StreamedUploads:
         """
         limit = self.settings.api_body_limit
         self.events.image_prepare(image, None, request_id)
+        heartbeat = self.sessions.heartbeat(image.id, session)
         try:
             with self.finalizer.new_digest(image) as stream:
 
                 def teed() -> Iterator[bytes]:
-                    for chunk in chunks:
+                    for chunk in coalesced(chunks):
                         stream.feed(chunk)
                         if limit and stream.size > limit:
                             raise RequestTooLargeError(detail=too_large(limit))
+                        heartbeat.beat()
                         yield chunk
 
                 self.bucket.upload_chunks(session.key, teed(), self.settings.multipart_part_size)
@@ -101,6 +124,10 @@ class StreamedUploads:
         except (SizeCapExceededError, RequestTooLargeError) as exc:
             self._fail(image.id, session, str(exc), request_id)
             raise RequestTooLargeError(detail=str(exc)) from None
+        except UploadSupersededError:
+            # Aborted or swept while the body arrived: the image is someone else's now; drop what was written.
+            self.bucket.delete(session.key)
+            raise
         except GlanceError:
             self._fail(image.id, session, "upload failed", request_id)
             raise
@@ -110,7 +137,9 @@ class StreamedUploads:
         refused = refusal(session, digest)
         outcome = self.finalizer.record(image.id, session, refused or digest, request_id=request_id)
         if outcome is Outcome.ORPHAN:
-            raise GoneError(image_id=image.id)
+            if self._deleted(image.id):
+                raise GoneError(image_id=image.id)
+            raise UploadSupersededError(image_id=image.id)  # aborted by its owner, or swept, meanwhile
         if outcome is Outcome.OVER_QUOTA:
             reason = self.uow.repo.get(image.id).extra_properties.get(UPLOAD_ERROR_PROPERTY)
             raise QuotaExceededError(reason or "Quota exceeded: the image data would pass a project limit.")
@@ -119,6 +148,12 @@ class StreamedUploads:
         if refused is not None:
             raise InvalidInputError(refused.message)
         return self.uow.repo.get(image.id)
+
+    def _deleted(self, image_id: str) -> bool:
+        try:
+            return self.uow.repo.get(image_id).is_deleted()
+        except NotFoundError:
+            return True
 
     def _fail(self, image_id: str, session: UploadSession, reason: str, request_id: str | None) -> None:
         self.finalizer.record(image_id, session, Refusal(RefusalKind.FAILED, reason), request_id=request_id)

@@ -96,8 +96,8 @@ class TaskService:
     def record_import_outcome(self, images: ImageRepository, job: ImportJob, outcome: str) -> None:
         """Finish the job's task from the import worker's outcome (``shared.services.finalize.Outcome`` values)."""
         task_id, image_id, request_id = job.task_id, job.image_id, job.request_id
-        if outcome in ("deferred", "ignored"):
-            return  # not decided yet: a later delivery finishes it
+        if outcome in ("deferred", "ignored", "handed_off"):
+            return  # not decided yet: a later delivery (or the job that took the work over) finishes it
         image = _image_or_none(images, image_id)
         if image is None or image.is_deleted():
             self.fail(task_id, "The image was deleted before the import finished.", request_id)

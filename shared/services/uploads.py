@@ -147,11 +147,9 @@ class PresignedUploads:
         return image
 
     def abort(self, image: Image, request_id: str | None = None) -> None:
-        """Cancel: back to queued, and the session's bytes are deleted."""
-        session = _open_session(image)
-        image.abort_upload()
-        self.uow.commit(image, request_id)
-        self.sessions.discard(session)
+        """Cancel whatever upload or import is in flight (presigned, PUT /file, staged, being imported): back to
+        queued, the session's bytes deleted, its task failed (404 when nothing is in flight)."""
+        self.sessions.abort(image, request_id)
 
     def _part_urls(self, session: UploadSession, numbers: Iterable[int]) -> list[PartUrl]:
         assert session.s3_upload_id is not None

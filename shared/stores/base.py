@@ -27,11 +27,8 @@ from shared.stores.errors import (
     StoreConfigError,
     StoreError,
     StoreIntegrityError,
-    StoreInUseError,
-    StoreNotFoundError,
     StoreRangeError,
     StoreSizeMismatchError,
-    StoreUnavailableError,
 )
 from shared.stores.sized_source import SizedSource, SourceFailedError
 from shared.streams.digest import StreamDigest
@@ -46,16 +43,8 @@ __all__ = [
     "Opened",
     "ReadStream",
     "StoreCapabilities",
-    "StoreConfigError",
     "StoreDriver",
-    "StoreError",
-    "StoreInUseError",
-    "StoreIntegrityError",
-    "StoreNotFoundError",
-    "StoreRangeError",
     "StoreRead",
-    "StoreSizeMismatchError",
-    "StoreUnavailableError",
 ]
 
 # What a driver resolves a location to: an object key, (container, object), a file path, (image, snapshot).

@@ -120,3 +120,34 @@ def test_cli__stores_list_and_copy_image_to_a_store(endpoint: str, tag: str, tmp
         assert time.monotonic() < deadline, "the copy to file1 did not finish"
         time.sleep(0.2)
     _ok(endpoint, "image", "delete", created["id"])
+
+
+def test_cli__a_refused_web_download__is_a_failed_task_and_os_glance_failed_import(
+    endpoint: str, tag: str, http: Any
+) -> None:
+    """openstacksdk ignores the 400 of the import call, so `image import` exits 0 and prints the queued image; the
+    refusal is where users look for failed imports (docs/uploads.md)."""
+    image = _openstack_json(
+        endpoint,
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--tag",
+        tag,
+        f"refused-{tag}",
+    )
+    uri = "http://169.254.169.254/latest/meta-data/"
+
+    result = _openstack(endpoint, "image", "import", "--method", "web-download", "--uri", uri, image["id"])
+
+    assert result.returncode == 0, result.stderr  # the SDK's gap, not ours
+    shown = _openstack_json(endpoint, "image", "show", image["id"])
+    assert shown["status"] == "queued"
+    assert shown["properties"]["os_glance_failed_import"] == "s3"
+    tasks = http.request("GET", f"/v2/images/{image['id']}/tasks").json()["tasks"]
+    assert [t["status"] for t in tasks] == ["failure"]
+    assert tasks[0]["message"].startswith("The import was refused: URL not allowed")
+    assert "SGLANCE_WEB_DOWNLOAD_" in tasks[0]["message"]  # the setting that would allow it

@@ -32,6 +32,11 @@ from infra.cdk_app import Deployment, add_deployment  # noqa: E402
 from infra.config import OperatorConfig  # noqa: E402
 
 CEPH_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ops/ceph-rgw-AbCdEf"
+# The ECS job runner the workers hand long work to (built by the data plane's stack; here named as an operator would).
+JOB_CLUSTER = "arn:aws:ecs:eu-west-1:111122223333:cluster/sglance-qa"
+JOB_TASK_DEFINITION = "arn:aws:ecs:eu-west-1:111122223333:task-definition/sglance-qa-job:*"
+JOB_TASK_ROLE = "arn:aws:iam::111122223333:role/sglance-qa-job-task"
+JOB_EXECUTION_ROLE = "arn:aws:iam::111122223333:role/sglance-qa-job-execution"
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,19 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
 
 @pytest.fixture(scope="session")
 def synthesized_off(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
-    """The same with ``data_plane`` off: no service, balancer or front door; the domain on API Gateway."""
+    """The same with ``data_plane`` off (no service, balancer or front door; the domain on API Gateway) and an
+    operator-named job runner (``jobs``) instead of the deployment's own job task."""
     yield _synthesize(
         tmp_path_factory.mktemp("infra-off"),
         data_plane=False,
         certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/0f1c1a1d-3b7e-4c51-a0e1-b3b0c0ffee01",
+        # A job runner the operator names instead of the deployment's own job task.
+        jobs={
+            "cluster_arn": JOB_CLUSTER,
+            "task_definition_arn": JOB_TASK_DEFINITION,
+            "task_role_arn": JOB_TASK_ROLE,
+            "execution_role_arn": JOB_EXECUTION_ROLE,
+            "subnets": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
+            "security_groups": ["sg-0a1b2c3d"],
+        },
     )

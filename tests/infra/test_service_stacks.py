@@ -15,7 +15,14 @@ from aws_cdk.assertions import Match, Template
 from infra.stacks import access
 from infra.stacks.api import ACCESS_LOG_FORMAT
 from infra.stacks.stateful import WorkQueue
-from tests.infra.conftest import CEPH_SECRET_ARN, Synthesized
+from tests.infra.conftest import (
+    CEPH_SECRET_ARN,
+    JOB_CLUSTER,
+    JOB_EXECUTION_ROLE,
+    JOB_TASK_DEFINITION,
+    JOB_TASK_ROLE,
+    Synthesized,
+)
 from tests.infra.grants import exports, function_grants, render
 
 TABLE = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/qa-sglance-images"
@@ -45,17 +52,22 @@ def _expected_grants(synthesized: Synthesized, name: str) -> set[tuple[str, str]
         work: WorkQueue = queues[key]
         return _arn(d.stateful, work.queue)
 
-    glance = d.api.api if name == "api" else d.workers.workers[name].function
+    glance = {"api": d.api.api, "sweeper": d.workers.sweeper}.get(name) or d.workers.workers[name].function
     stack = d.api if name == "api" else d.workers
     common = _pairs(["logs:CreateLogStream", "logs:PutLogEvents"], _arn(stack, glance.log_group))
     common |= _pairs(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*")
-    if name != "api":
-        # Work past a worker's deadline goes to the job task.
+    common |= _pairs(list(access.TABLE_ACTIONS), TABLE, f"{TABLE}/index/*")
+    common |= {("events:PutEvents", _arn(d.notifications, d.notifications.bus))}
+    if name == "sweeper":
+        return common | _pairs(["s3:AbortMultipartUpload", "s3:DeleteObject"], OBJECTS)
+    if name != "api" and d.config.jobs is not None:
+        # An operator-named job runner: its task definition and its two roles (and nothing else of ECS or IAM).
+        common |= {("ecs:RunTask", JOB_TASK_DEFINITION)} | _pairs(["iam:PassRole"], JOB_EXECUTION_ROLE, JOB_TASK_ROLE)
+    elif name != "api":
+        # The deployment's own job task (data plane stack): every revision of its family, and its two roles.
         job = d.dataplane.jobs.task_definition
         common |= {("ecs:RunTask", JOB_TASKS)}
         common |= _pairs(["iam:PassRole"], _arn(d.dataplane, job.task_role), _arn(d.dataplane, job.execution_role))
-    common |= _pairs(list(access.TABLE_ACTIONS), TABLE, f"{TABLE}/index/*")
-    common |= {("events:PutEvents", _arn(d.notifications, d.notifications.bus))}
     if name == "api":
         return (
             common
@@ -91,6 +103,7 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
     "upload_complete": ("workers", "sglance-qa-upload-complete"),
     "import_worker": ("workers", "sglance-qa-import-worker"),
     "store_sync": ("workers", "sglance-qa-store-sync"),
+    "sweeper": ("workers", "sglance-qa-sweeper"),
 }
 
 
@@ -100,6 +113,16 @@ def test_function_role__allows_exactly_what_its_code_calls(synthesized: Synthesi
     granted = function_grants(synthesized.templates[stack], function_name, exports(synthesized.templates))
 
     assert granted == _expected_grants(synthesized, name)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_role__with_an_operator_named_job_runner__may_start_only_that_one(
+    synthesized_off: Synthesized, name: str
+) -> None:
+    stack, function_name = FUNCTIONS[name]
+    granted = function_grants(synthesized_off.templates[stack], function_name, exports(synthesized_off.templates))
+
+    assert granted == _expected_grants(synthesized_off, name)
 
 
 def test_function_roles__only_xray_takes_every_resource(synthesized: Synthesized) -> None:
@@ -159,11 +182,14 @@ def test_functions_and_tasks__share_one_environment_that_settings_read_back(synt
     tasks = _environment(synthesized.templates["dataplane"], "AWS::ECS::TaskDefinition")
     launcher = dict(synthesized.deployment.dataplane.jobs.environment)
 
-    assert len(workers) == 3
+    assert len(workers) == 4  # upload_complete, import_worker, store_sync, sweeper
     assert len(tasks) == 2
+    # The API launches no job (SGLANCE_JOB_LAUNCHER=none); the workers name the deployment's own job task.
+    assert api_env["SGLANCE_JOB_LAUNCHER"] == "none"
+    shared = {k: v for k, v in api_env.items() if k not in launcher}
     for env in workers:
         assert set(env) == set(api_env) | set(launcher)
-        assert {k: v for k, v in env.items() if k in api_env} == api_env
+        assert {k: v for k, v in env.items() if k in shared} == shared
         assert env["SGLANCE_JOB_LAUNCHER"] == "ecs"
         assert env["SGLANCE_JOB_TASK_DEFINITION"] == "sglance-qa-job"
         assert env["SGLANCE_JOB_CONTAINER_NAME"] == "job"
@@ -190,6 +216,38 @@ def test_functions_and_tasks__share_one_environment_that_settings_read_back(synt
     assert env["POWERTOOLS_SERVICE_NAME"] == "serverless-glance"
     assert "SGLANCE_AWS_ENDPOINT_URL" not in env
     assert not any("PASSWORD" in key and "SECRET_ARN" not in key for key in env)
+
+
+def test_functions__with_an_operator_named_job_runner__all_carry_its_settings(synthesized_off: Synthesized) -> None:
+    environments = [
+        json.dumps(body["Properties"]["Environment"]["Variables"], sort_keys=True)
+        for stack in ("api", "workers")
+        for body in synthesized_off.templates[stack].find_resources("AWS::Lambda::Function").values()
+    ]
+    assert len(environments) == 5
+    assert len(set(environments)) == 1
+    env = json.loads(environments[0])
+    assert env["SGLANCE_JOB_LAUNCHER"] == "ecs"
+    assert env["SGLANCE_JOB_CLUSTER"] == JOB_CLUSTER
+    assert env["SGLANCE_JOB_TASK_DEFINITION"] == JOB_TASK_DEFINITION
+    assert env["SGLANCE_JOB_SUBNETS"] == "subnet-0a1b2c3d,subnet-4e5f6a7b"
+
+
+def test_sweeper__runs_on_a_schedule_of_the_sweep_interval_with_no_retries(synthesized: Synthesized) -> None:
+    d = synthesized.deployment
+    function_id = d.workers.get_logical_id(d.workers.sweeper.function.node.default_child)
+    rules = synthesized.templates["workers"].find_resources("AWS::Events::Rule")
+    (rule,) = [body["Properties"] for body in rules.values()]
+
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["State"] == "ENABLED"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    synthesized.templates["workers"].has_resource_properties(
+        "AWS::Lambda::Permission",
+        {"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com", "FunctionName": Match.any_value()},
+    )
 
 
 def test_store_sync_queue__gives_up_after_the_configured_attempts(synthesized: Synthesized) -> None:

@@ -55,15 +55,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from shared.stores.base import (
-    AddResult,
-    StoreConfigError,
-    StoreDriver,
-    StoreNotFoundError,
-    StoreRangeError,
-    StoreRead,
-    StoreSizeMismatchError,
-)
+from shared.stores.base import AddResult, StoreDriver, StoreRead
+from shared.stores.errors import StoreConfigError, StoreNotFoundError, StoreRangeError, StoreSizeMismatchError
 
 MiB = 1024 * 1024
 # URLs no driver may claim, whatever its backend: other schemes, namespaces no test store uses, no URL at all.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.stores.base import StoreConfigError, StoreNotFoundError, StoreSizeMismatchError
 from shared.stores.config import FileStoreConfig
+from shared.stores.errors import StoreConfigError, StoreNotFoundError, StoreSizeMismatchError
 from shared.stores.file import FileStore
 from shared.stores.registry import build_store
 from tests.stores.contract import Inventory, StoreContract, chunked, new_image_id, read_all

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from shared.stores.base import StoreConfigError, StoreInUseError, StoreNotFoundError, StoreUnavailableError
 from shared.stores.config import MiB, RbdStoreConfig
+from shared.stores.errors import StoreConfigError, StoreInUseError, StoreNotFoundError, StoreUnavailableError
 from shared.stores.rbd import SNAPSHOT, RbdStore, parse_rbd_url
 from shared.stores.rbd_bindings import load_bindings
 from shared.stores.registry import build_store

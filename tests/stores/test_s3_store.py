@@ -11,13 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.stores.base import (
-    StoreConfigError,
-    StoreIntegrityError,
-    StoreNotFoundError,
-    StoreUnavailableError,
-)
 from shared.stores.config import MiB, S3StoreConfig
+from shared.stores.errors import StoreConfigError, StoreIntegrityError, StoreNotFoundError, StoreUnavailableError
 from shared.stores.registry import build_store
 from shared.stores.s3_store import S3Store
 from tests.stores.contract import Inventory, StoreContract, chunked, new_image_id, read_all

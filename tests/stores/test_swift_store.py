@@ -28,7 +28,8 @@ from pydantic import SecretStr
 from swiftclient.client import Connection
 from swiftclient.exceptions import ClientException
 
-from shared.stores.base import (
+from shared.stores.config import SwiftStoreConfig
+from shared.stores.errors import (
     StoreConfigError,
     StoreError,
     StoreIntegrityError,
@@ -36,7 +37,6 @@ from shared.stores.base import (
     StoreSizeMismatchError,
     StoreUnavailableError,
 )
-from shared.stores.config import SwiftStoreConfig
 from shared.stores.registry import build_store
 from shared.stores.swift import MAX_SEGMENTS, SwiftStore, segment_name
 from tests.stores.contract import Inventory, StoreContract, chunked, new_image_id, read_all

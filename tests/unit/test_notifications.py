@@ -105,7 +105,8 @@ def test_eventbridge_refused_entry__is_a_failure_too() -> None:
     assert detail["publisher_id"] == "image.localhost" and detail["timestamp"]
 
 
-def test_event_types__cover_glance_image_member_and_task_groups() -> None:
+def test_event_types__cover_glance_image_member_task_and_metadef_groups() -> None:
     groups = {t.split(".", 1)[0] for t in EVENT_TYPES}
-    assert groups == {"image", "task"}
+    assert groups == {"image", "task", "metadef_namespace", "metadef_object", "metadef_property",
+                      "metadef_resource_type", "metadef_tag"}  # fmt: skip
     assert "image.send" in EVENT_TYPES and "task.failure" in EVENT_TYPES

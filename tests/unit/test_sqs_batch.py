@@ -68,7 +68,7 @@ def lines() -> Any:
         logger._logger.removeHandler(handler)
 
 
-def _worker(record: SQSRecord) -> None:
+def _worker(record: SQSRecord, lambda_context: object) -> None:
     if record.body == "defer":
         get_logger("t-defer").info("deferred")
         raise DeferredError(record.body)

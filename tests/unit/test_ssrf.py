@@ -263,11 +263,40 @@ def test_validate__with_a_name_resolving_to_a_non_public_address__is_refused(
     assert address not in message  # never tell the caller what the name resolved to
 
 
+def test_refusal__of_a_non_public_host__names_the_host_and_the_setting_that_allows_it(
+    dns: Callable[..., list[str]],
+) -> None:
+    dns("10.1.2.3")
+
+    by_name = refusal("http://mirror.internal:80/image.qcow2")
+    by_literal = refusal("http://127.0.0.1/image.qcow2")
+
+    assert "the host mirror.internal resolves to a non-public address" in by_name
+    assert "the address 127.0.0.1 is not public" in by_literal
+    for message in (by_name, by_literal):
+        assert "SGLANCE_WEB_DOWNLOAD_ALLOWED_HOSTS" in message
+    assert "10.1.2.3" not in by_name
+
+
+def test_refusal__of_a_port__names_the_setting_and_the_ports_allowed() -> None:
+    message = refusal("http://127.0.0.1:8099/x", UrlPolicy(allowed_hosts=("127.0.0.1",), allowed_ports=(80, 443)))
+
+    assert message == (
+        "URL not allowed: port 8099 is not allowed (SGLANCE_WEB_DOWNLOAD_ALLOWED_PORTS lists those that are: 80, 443)."
+    )
+
+
+def test_refusal__of_an_allowlisted_metadata_address__says_it_is_never_fetched() -> None:
+    message = refusal("http://169.254.169.254/", UrlPolicy(allowed_hosts=("169.254.169.254",)))
+
+    assert "cloud metadata addresses are never fetched" in message
+
+
 @pytest.mark.parametrize("address", NON_PUBLIC_ADDRESSES)
 def test_validate__with_a_non_public_ip_literal__is_refused(address: str) -> None:
     host = f"[{address}]" if ":" in address else address
 
-    assert "address is not public" in refusal(f"http://{host}/image")
+    assert "is not public (" in refusal(f"http://{host}/image")
 
 
 def test_validate__when_any_one_answer_is_non_public__is_refused(dns: Callable[..., list[str]]) -> None:
@@ -278,7 +307,7 @@ def test_validate__when_any_one_answer_is_non_public__is_refused(dns: Callable[.
 
 @pytest.mark.parametrize("literal", ENCODED_LITERALS)
 def test_validate__with_an_encoded_ipv4_literal__decodes_it_and_refuses(literal: str) -> None:
-    assert "address is not public" in refusal(f"http://{literal}/")
+    assert "is not public (" in refusal(f"http://{literal}/")
 
 
 @pytest.mark.parametrize("literal", ["134744072", "0x8080808", "8.8.2056", "010.010.010.010"])
@@ -354,7 +383,7 @@ def test_validate__when_the_name_does_not_resolve__is_refused(monkeypatch: pytes
 
     monkeypatch.setattr(socket, "getaddrinfo", fail)
 
-    assert "could not be resolved" in refusal("http://nowhere.invalid/")
+    assert "the host name nowhere.invalid could not be resolved" in refusal("http://nowhere.invalid/")
 
 
 def test_validate__when_the_resolver_returns_nothing__is_refused(dns: Callable[..., list[str]]) -> None:
@@ -410,7 +439,7 @@ def test_allowed_hosts__never_opens_the_metadata_endpoints(address: str, dns: Ca
     host = f"[{address}]" if ":" in address else address
     policy = UrlPolicy(allowed_hosts=(address, "metadata.internal"))
 
-    assert "address is not public" in refusal(f"http://{host}/latest/meta-data/", policy)
+    assert "is not public (" in refusal(f"http://{host}/latest/meta-data/", policy)
     assert "non-public" in refusal("http://metadata.internal/latest/meta-data/", policy)
 
 
@@ -431,7 +460,9 @@ def test_disallowed_hosts__refuses_names_domains_addresses_and_networks(
 ) -> None:
     dns(PUBLIC_V4, PUBLIC_V6)
 
-    assert "the host is not allowed" in refusal(url, UrlPolicy(disallowed_hosts=(entry,)))
+    assert "is not allowed (SGLANCE_WEB_DOWNLOAD_DISALLOWED_HOSTS refuses it)" in refusal(
+        url, UrlPolicy(disallowed_hosts=(entry,))
+    )
 
 
 def test_disallowed_hosts__does_not_refuse_other_hosts(dns: Callable[..., list[str]]) -> None:
@@ -444,7 +475,7 @@ def test_disallowed_hosts__does_not_refuse_other_hosts(dns: Callable[..., list[s
 def test_disallowed_hosts__win_over_allowed_hosts() -> None:
     policy = UrlPolicy(allowed_hosts=("127.0.0.1",), disallowed_hosts=("127.0.0.0/8",))
 
-    assert "the host is not allowed" in refusal("http://127.0.0.1/", policy)
+    assert "the host 127.0.0.1 is not allowed" in refusal("http://127.0.0.1/", policy)
 
 
 # -- settings ---------------------------------------------------------------------------------------------------

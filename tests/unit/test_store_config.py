@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from shared.config import Settings
-from shared.stores.base import StoreConfigError, StoreDriver
+from shared.stores.base import StoreDriver
 from shared.stores.config import CephStoreConfig, FileStoreConfig, RbdStoreConfig, S3StoreConfig, SwiftStoreConfig
+from shared.stores.errors import StoreConfigError
 from shared.stores.file import FileStore
 from shared.stores.registry import DRIVERS, StoreSet, UnknownStoreError, build_store, driver_class
 

@@ -62,6 +62,7 @@ def root(request: Request) -> JSONResponse:
 
 
 @router.get("/versions", response_model=None)
+@router.get("/versions/", response_model=None, include_in_schema=False)  # the one trailing slash Glance serves
 def versions(request: Request) -> dict[str, Any]:
     """The versions document with 200."""
     return versions_document(_base_url(request))

@@ -28,16 +28,17 @@ from shared.data.dynamodb.table import (
     TableModels,
     UploadMap,
     image_pk,
+    query_overdue,
     quota_pk,
 )
-from shared.data.list_index import member_partitions, owner_partition, sort_values, visibility_partition
+from shared.data.list_index import member_partitions, owner_partition, sort_values, sweep_entry, visibility_partition
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
 from shared.domain.image import Image, Visibility
 from shared.domain.location import Location, LocationStatus
 from shared.domain.member import Member, MemberStatus
 from shared.domain.status import ImageStatus
-from shared.domain.upload import UploadMethod, UploadSession
-from shared.resources import LIST_PARTITION_ATTR, sort_attr
+from shared.domain.upload import Lease, UploadMethod, UploadSession
+from shared.resources import DEADLINE_ATTR, LIST_PARTITION_ATTR, sort_attr
 
 # Entry kinds (the suffix of an entry's sort key) and how each derives its partition from the image.
 _ENTRY_KINDS: dict[str, Callable[[Image], str | None]] = {
@@ -122,6 +123,9 @@ class DynamoImageRepository(ImageRepository):
         keys = [(image_pk(i), IMAGE_SK) for i in image_ids]
         return {item.id: _to_image(item) for item in self._models.image.batch_get(keys)}
 
+    def _overdue(self, partition: str, before: str, limit: int) -> list[tuple[str, str]]:
+        return [(value, pk[len(IMAGE_PREFIX) :]) for value, pk in query_overdue(self._models, partition, before, limit)]
+
     # -- list entries -----------------------------------------------------------------------------
 
     def _entries(self, image: Image) -> Iterator[tuple[Any, bool]]:
@@ -135,6 +139,13 @@ class DynamoImageRepository(ImageRepository):
                 for key, value in values.items():
                     setattr(entry, sort_attr(key), value)
             yield entry, partition is not None
+        # The sweep entry of an in-flight image (its owner's deadline); gone once the status settles.
+        sweep = self._models.entry(image_pk(image.id), "LIST#w")
+        found = sweep_entry(image)
+        if found is not None:
+            setattr(sweep, LIST_PARTITION_ATTR, found[0])
+            setattr(sweep, DEADLINE_ATTR, found[1])
+        yield sweep, found is not None
 
     def _write_member_entries(self, image: Image) -> None:
         """Entries in the partitions of the projects the image is shared with.
@@ -304,6 +315,8 @@ def _upload_to_map(upload: UploadSession | None) -> Any:
         targets=list(upload.targets) or None,
         must_succeed=upload.all_stores_must_succeed,
         task_id=upload.task_id,
+        lease_holder=upload.lease.holder if upload.lease is not None else None,
+        lease_until=upload.lease.until if upload.lease is not None else None,
     )
 
 
@@ -323,6 +336,7 @@ def _map_to_upload(raw: Any) -> UploadSession | None:
         targets=tuple(raw.targets or ()),
         all_stores_must_succeed=raw.must_succeed is not False,
         task_id=raw.task_id,
+        lease=Lease(raw.lease_holder, raw.lease_until) if raw.lease_holder and raw.lease_until else None,
     )
 
 

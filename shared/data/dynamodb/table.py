@@ -36,7 +36,7 @@ from pynamodb.models import Model
 
 from shared.domain.listing import SORT_KEYS, TASK_SORT_KEYS
 from shared.domain.quota import LIMIT_NAMES
-from shared.resources import LIST_PARTITION_ATTR, TableDef, index_name, sort_attr
+from shared.resources import DEADLINE_ATTR, LIST_PARTITION_ATTR, SWEEP_INDEX, TableDef, index_name, sort_attr
 
 IMAGE_PREFIX = "IMG#"
 IMAGE_SK = "IMAGE"
@@ -88,6 +88,8 @@ class UploadMap(MapAttribute[str, Any]):
     targets = ListAttribute(of=UnicodeAttribute, null=True)
     must_succeed = BooleanAttribute(null=True)
     task_id = UnicodeAttribute(null=True)
+    lease_holder = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,15 @@ class TableModels:
             yield getattr(entry, sort_attr(sort_key)), entry.pk
 
 
+def query_overdue(models: TableModels, partition: str, before: str, limit: int) -> list[tuple[str, str]]:
+    """``(deadline, pk)`` of at most ``limit`` entries of one sweep partition due at or before ``before``, earliest
+    first: one Query on the sweep index."""
+    index = models.indexes[SWEEP_INDEX]
+    attr = getattr(models.entry, DEADLINE_ATTR)
+    results = index.query(partition, range_key_condition=attr <= before, limit=limit, page_size=limit)
+    return [(getattr(entry, DEADLINE_ATTR), entry.pk) for entry in results]
+
+
 def table_models(table: TableDef, table_name: str, host: str | None, region: str, client: Any = None) -> TableModels:
     """Model classes bound to one table and endpoint (pynamodb binds these per class); ``client``: the botocore
     DynamoDB client every class uses (None: each makes its own)."""
@@ -151,6 +162,7 @@ def table_models(table: TableDef, table_name: str, host: str | None, region: str
     image = model("ImageItem", _image_attrs())
     entry_attrs: dict[str, Any] = {LIST_PARTITION_ATTR: UnicodeAttribute(), TTL_ATTR: NumberAttribute(null=True)}
     entry_attrs.update({sort_attr(k): UnicodeAttribute(null=True) for k in SORT_KEYS})
+    entry_attrs[DEADLINE_ATTR] = UnicodeAttribute(null=True)
     for index in table.indexes:
         entry_attrs[_index_attr(index.name)] = _index(index.name, index.partition_attr, index.sort_attr)
     entry = model("ListEntryItem", entry_attrs)

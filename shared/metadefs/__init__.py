@@ -1,0 +1,1 @@
+"""The metadata definitions catalog's operator tools: ``python -m shared.metadefs.load`` and the definitions we ship."""
