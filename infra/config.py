@@ -121,6 +121,7 @@ class TaskSizing(_Strict):
             )
         return self
 
+
 class JobRunner(_Strict):
     """The ECS job the workers hand the work that does not fit a Lambda to (docs/operators.md, "The job runner"):
     the cluster, the job task definition (the data plane's container image) and its two roles, and its network."""

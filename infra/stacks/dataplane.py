@@ -374,9 +374,7 @@ class DataPlaneStack(Stack):
         else:
             # MiniStack's CloudFormation has no AWS::EC2::SecurityGroupIngress/Egress, which rules naming another
             # group become; inline rules on the VPC's range instead (emulator deployments only).
-            tasks_sg.add_ingress_rule(
-                ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(DATA_PLANE_PORT), "from inside the network"
-            )
+            tasks_sg.add_ingress_rule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(DATA_PLANE_PORT), "from inside the network")
             balancer_sg.add_egress_rule(
                 ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(DATA_PLANE_PORT), "to the data plane tasks"
             )
