@@ -78,9 +78,10 @@ class RequestContextMiddleware:
     """Gives every request a Glance-style id, rewrites versioned prefixes, rejects bodies where Glance does,
     and writes one structured access-log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, function: str = "api") -> None:
         self.app = app
-        self.logger = get_logger("api")
+        # the entry point's own logger: the data plane's lines say so
+        self.logger = get_logger(function)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,9 +201,11 @@ def create_app(
     settings: Settings | None = None,
     overrides: dict[str, Any] | None = None,
     routers: tuple[APIRouter, ...] = _ROUTERS,
+    function: str = "api",
 ) -> FastAPI:
     """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it); ``routers``: the
-    routes served (the data plane serves ``DATA_ROUTERS`` only, functions/data_plane)."""
+    routes served (the data plane serves ``DATA_ROUTERS`` only, functions/data_plane); ``function``: the entry point
+    the access log names."""
     settings = settings or get_settings()
     # Glance answers 404 for a path with a trailing slash (/v2/images/), never a redirect.
     app = FastAPI(
@@ -226,7 +229,7 @@ def create_app(
     # The metadefs catalog is the API's (the data plane serves only its data routes).
     for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         app.mount(prefix, LazyRouter(module, attr))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, function=function)
     return app
 
 

@@ -28,7 +28,7 @@ HEALTHCHECK_PATH = "/healthcheck"
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:
     """Build the data plane. ``overrides`` replaces parts of the container, as for the API."""
     settings = (settings or get_settings()).for_data_plane()
-    app = create_api_app(settings, overrides, routers=DATA_ROUTERS)
+    app = create_api_app(settings, overrides, routers=DATA_ROUTERS, function="data-plane")
     app.router.lifespan_context = _threads(settings.data_plane_max_transfers)
     app.add_api_route(HEALTHCHECK_PATH, _healthcheck, methods=["GET", "HEAD"], include_in_schema=False)
     return app

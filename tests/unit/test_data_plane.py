@@ -195,3 +195,21 @@ def test_coalesced__joins_small_chunks_into_pieces_of_at_least_the_size_in_order
     assert b"".join(pieces) == b"".join(chunks)
     assert all(len(piece) >= 4 for piece in pieces[:-1])
     assert all(pieces)
+
+
+def test_runtime_dependencies__hold_the_data_planes_server() -> None:
+    # the container image installs [project.dependencies] only (infra/packaging.py), never the dev extras
+    from infra.packaging import runtime_requirements
+
+    assert any(requirement.startswith("uvicorn") for requirement in runtime_requirements())
+
+
+def test_access_log__names_the_entry_point(
+    api: TestClient, data_plane: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        api.get("/versions")
+        data_plane.get("/v2/images/00000000-0000-0000-0000-000000000000/file", headers=MEMBER_A)
+
+    services = {record.name for record in caplog.records if record.getMessage() == "request"}
+    assert services == {"serverless-glance-api", "serverless-glance-data-plane"}
