@@ -21,7 +21,7 @@ from shared.data.list_index import (
     task_partition,
     task_sort_value,
 )
-from shared.data.metadefs import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put
+from shared.data.metadef_items import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put
 from shared.data.tasks import TaskRepository
 from shared.domain.errors import ConcurrentUpdateError, DuplicateError, NotFoundError
 from shared.domain.image import Image
@@ -146,7 +146,7 @@ def _refuse(counters: Sequence[CounterUpdate]) -> None:
 
 
 class MemoryItemStore(ItemStore):
-    """The metadata definitions catalog's items in a dict (``shared/data/metadefs.py``), with DynamoDB's semantics:
+    """The metadata definitions catalog's items in a dict (``shared/data/metadef_items.py``), with DynamoDB's semantics:
     keyed items, ``sk``-ordered partitions, sparse list indexes and all-or-nothing conditional writes."""
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The metadata definitions catalog's items in the images table (pynamodb), for ``shared/data/metadefs.py``.
+"""The metadata definitions catalog's items in the images table (pynamodb), for ``shared/data/metadef_items.py``.
 
 One model class for every catalog item: ``pk``/``sk``, the item's document as a JSON string (``doc``), its
 ``version``, and, for list entries and resource types, ``lp`` and the ``s_<key>`` sort values that the table's
@@ -18,7 +18,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from shared.data.dynamodb.table import TableModels
-from shared.data.metadefs import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put, dumps
+from shared.data.metadef_items import Check, ConditionFailedError, Delete, Item, ItemStore, Op, Put, dumps
 from shared.data.paging import MAX_QUERY_PAGE
 from shared.resources import LIST_PARTITION_ATTR, sort_attr
 
