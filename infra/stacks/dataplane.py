@@ -49,6 +49,7 @@ from infra.image import BuiltImage
 from infra.stacks import access
 from infra.stacks.function import RETENTION
 from infra.stacks.props import ServiceProps
+from shared.data_routes import DATA_PATH_PATTERNS
 
 DATA_PLANE_CONTAINER = "data-plane"
 JOB_CONTAINER = "job"
@@ -486,6 +487,3 @@ class DataPlaneStack(Stack):
 
 
 ALB_LOG_PREFIX = "alb"
-# The paths the front door and the balancer send to the data plane (CloudFront and ALB path-pattern syntax: '*'
-# matches any run of characters, '/' included): PUT/GET /file and PUT /stage, on /v2 and the /v2.N prefixes.
-DATA_PATH_PATTERNS = ("/v2*/images/*/file", "/v2*/images/*/stage")

@@ -28,7 +28,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import OperatorConfig
-from infra.stacks.dataplane import DATA_PATH_PATTERNS
+from shared.data_routes import DATA_PATH_PATTERNS
 
 # How long CloudFront waits for the first byte of a response (and between bytes); a default AWS quota allows 1-120.
 ORIGIN_READ_TIMEOUT_S = 60

@@ -12,7 +12,8 @@ from aws_cdk.assertions import Match
 
 from infra.image import CODE_DIR
 from infra.stacks import access
-from infra.stacks.dataplane import DATA_PATH_PATTERNS, DATA_PLANE_PORT, HEALTHCHECK_PATH, STOP_TIMEOUT_S
+from infra.stacks.dataplane import DATA_PLANE_PORT, HEALTHCHECK_PATH, STOP_TIMEOUT_S
+from shared.data_routes import DATA_PATH_PATTERNS
 from tests.infra.conftest import CEPH_SECRET_ARN, Synthesized
 from tests.infra.grants import exports, role_grants
 

@@ -108,7 +108,7 @@ def test_image__unpacked_layers__import_the_app_and_its_dependencies_from_the_im
     paths = [str(root / part.lstrip("/")) for part in f"{CODE_DIR}:{DEPS_DIR}".split(":")]
     probe = (
         "import sys; sys.path[:0] = sys.argv[1:]; "
-        "import fastapi, pynamodb, boto3, functions.api.app, shared.config; "
+        "import fastapi, pynamodb, boto3, uvicorn, functions.api.app, functions.data_plane.app, shared.config; "
         "print(fastapi.__file__); print(functions.api.app.__file__)"
     )
 
