@@ -1,7 +1,7 @@
 """The metadata definitions schemas served under ``/v2/schemas/metadefs/{name}`` (the shapes of Glance's documents).
 
 Clients (Horizon, python-glanceclient's ``md-*`` commands) read them to build forms and validate locally; the
-server checks bodies with ``shared/domain/metadefs.py``, which follows the same rules.
+server checks bodies with ``shared/domain/metadef_requests.py``, which follows the same rules.
 """
 
 from __future__ import annotations

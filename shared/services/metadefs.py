@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.data.metadefs import MetadefRepository
+from shared.domain import metadef_requests as mdr
 from shared.domain import metadefs as md
 from shared.domain.errors import InvalidInputError, MetadefDuplicateError, NotFoundError
 from shared.domain.listing import Page
@@ -173,7 +174,7 @@ class MetadefService:
 
     def create_namespace(self, policy: MetadefPolicy, body: Any) -> md.NamespaceContent:
         """Create a namespace, with any associations, objects, properties and tags the body holds."""
-        spec = md.parse_namespace(body)
+        spec = mdr.parse_namespace(body)
         policy.enforce("add_metadef_namespace")
         for present, rule in (
             (spec.associations, "add_metadef_resource_type_association"),
@@ -188,10 +189,10 @@ class MetadefService:
         _unique([pr.name for pr in spec.properties], "property", spec.namespace)
         _unique(spec.tags, "tag", spec.namespace)
         now = self.clock()
-        associations = {a.name: md.new_association(a, now) for a in spec.associations}
-        ns = replace(md.new_namespace(spec, policy.ctx.owner, now), associations=associations)
-        objects = [md.new_object(o, now) for o in spec.objects]
-        properties = [md.new_property(pr, now) for pr in spec.properties]
+        associations = {a.name: mdr.new_association(a, now) for a in spec.associations}
+        ns = replace(mdr.new_namespace(spec, policy.ctx.owner, now), associations=associations)
+        objects = [mdr.new_object(o, now) for o in spec.objects]
+        properties = [mdr.new_property(pr, now) for pr in spec.properties]
         tags = [md.MetadefTag(t, now, now) for t in spec.tags]
         children: list[md.Child] = [*objects, *properties, *tags]
         stored = self.repo.add_namespace(ns, children)
@@ -215,10 +216,10 @@ class MetadefService:
 
     def update_namespace(self, policy: MetadefPolicy, name: str, body: Any) -> md.Namespace:
         """Replace a namespace's attributes (PUT); a new ``namespace`` renames it."""
-        spec = md.parse_namespace(body)
+        spec = mdr.parse_namespace(body)
         ns = self._namespace(policy, name)
         policy.enforce("modify_metadef_namespace", ns)
-        updated = md.updated_namespace(ns, spec, policy.ctx.owner, self.clock())
+        updated = mdr.updated_namespace(ns, spec, policy.ctx.owner, self.clock())
         stored = self.repo.save_namespace(updated, old_name=name)
         self._send(policy, "metadef_namespace.update", p.metadef_namespace_payload(stored, old_name=name))
         return stored
@@ -279,26 +280,28 @@ class MetadefService:
 
     def create_object(self, policy: MetadefPolicy, name: str, body: Any) -> md.MetadefObject:
         """Create an object in a namespace."""
-        spec = md.parse_object(body)
-        return self._put_child(policy, name, "object", "add_metadef_object", lambda now: md.new_object(spec, now))
+        spec = mdr.parse_object(body)
+        return self._put_child(policy, name, "object", "add_metadef_object", lambda now: mdr.new_object(spec, now))
 
     def update_object(self, policy: MetadefPolicy, name: str, object_name: str, body: Any) -> md.MetadefObject:
         """Replace an object (a new ``name`` renames it)."""
-        spec = md.parse_object(body)
+        spec = mdr.parse_object(body)
         return self._put_child(
-            policy, name, "object", "modify_metadef_object", lambda now: md.new_object(spec, now), object_name
+            policy, name, "object", "modify_metadef_object", lambda now: mdr.new_object(spec, now), object_name
         )
 
     def create_property(self, policy: MetadefPolicy, name: str, body: Any) -> md.MetadefProperty:
         """Create a property in a namespace."""
-        spec = md.parse_property(body)
-        return self._put_child(policy, name, "property", "add_metadef_property", lambda now: md.new_property(spec, now))
+        spec = mdr.parse_property(body)
+        return self._put_child(
+            policy, name, "property", "add_metadef_property", lambda now: mdr.new_property(spec, now)
+        )
 
     def update_property(self, policy: MetadefPolicy, name: str, property_name: str, body: Any) -> md.MetadefProperty:
         """Replace a property (a new ``name`` renames it)."""
-        spec = md.parse_property(body)
+        spec = mdr.parse_property(body)
         return self._put_child(
-            policy, name, "property", "modify_metadef_property", lambda now: md.new_property(spec, now), property_name
+            policy, name, "property", "modify_metadef_property", lambda now: mdr.new_property(spec, now), property_name
         )
 
     def delete_child(self, policy: MetadefPolicy, name: str, kind: str, child_name: str) -> None:
@@ -316,12 +319,12 @@ class MetadefService:
     def create_tag(self, policy: MetadefPolicy, name: str, tag_name: str) -> md.MetadefTag:
         """Create one tag (``POST .../tags/{tag}``)."""
         return self._put_child(
-            policy, name, "tag", "add_metadef_tag", lambda now: md.MetadefTag(md.check_tag_name(tag_name), now, now)
+            policy, name, "tag", "add_metadef_tag", lambda now: md.MetadefTag(mdr.check_tag_name(tag_name), now, now)
         )
 
     def create_tags(self, policy: MetadefPolicy, name: str, body: Any, append: bool) -> list[md.MetadefTag]:
         """Create tags in bulk; they replace the namespace's tags unless ``append``."""
-        names = md.parse_tags(body)
+        names = mdr.parse_tags(body)
         ns = self._namespace(policy, name)
         policy.enforce("add_metadef_tags", ns)
         _unique(names, "tag", name)
@@ -334,7 +337,7 @@ class MetadefService:
 
     def update_tag(self, policy: MetadefPolicy, name: str, tag_name: str, body: Any) -> md.MetadefTag:
         """Rename a tag (``PUT .../tags/{tag}`` with ``{"name": ...}``)."""
-        new_name = md.parse_tag_name(body)
+        new_name = mdr.parse_tag_name(body)
         return self._put_child(
             policy, name, "tag", "modify_metadef_tag", lambda now: md.MetadefTag(new_name, now, now), tag_name
         )
@@ -354,7 +357,7 @@ class MetadefService:
 
     def associate(self, policy: MetadefPolicy, name: str, body: Any) -> md.ResourceTypeAssociation:
         """Associate a resource type with a namespace (the resource type is created if it does not exist)."""
-        spec = md.parse_association(body)
+        spec = mdr.parse_association(body)
         ns = self._namespace(policy, name)
         policy.enforce("add_metadef_resource_type_association", ns)
         if spec.name in ns.associations:
@@ -364,7 +367,7 @@ class MetadefService:
             )
         now = self.clock()
         self.repo.ensure_resource_type(spec.name, now)
-        association = md.new_association(spec, now)
+        association = mdr.new_association(spec, now)
         updated = replace(ns, associations={**ns.associations, spec.name: association})
         self.repo.save_associations(updated, added=spec.name)
         self._send(policy, "metadef_resource_type.create", p.metadef_association_payload(name, association))
@@ -396,16 +399,16 @@ def load_namespace(repo: MetadefRepository, body: Any, owner: str, mode: str, no
     happened: ``created``, ``skipped``, ``merged`` or ``replaced``. No events are sent and no policy is asked: this is
     the operator's tool, as glance-manage is.
     """
-    spec = md.parse_namespace(body)
+    spec = mdr.parse_namespace(body)
     for names, kind in (([a.name for a in spec.associations], "resource type association"),
                         ([o.name for o in spec.objects], "object"), ([pr.name for pr in spec.properties], "property"),
                         (spec.tags, "tag")):  # fmt: skip
         _unique(names, kind, spec.namespace)
-    associations = {a.name: md.new_association(a, now) for a in spec.associations}
-    ns = replace(md.new_namespace(spec, owner, now), associations=associations)
+    associations = {a.name: mdr.new_association(a, now) for a in spec.associations}
+    ns = replace(mdr.new_namespace(spec, owner, now), associations=associations)
     children: list[md.Child] = [
-        *(md.new_object(o, now) for o in spec.objects),
-        *(md.new_property(pr, now) for pr in spec.properties),
+        *(mdr.new_object(o, now) for o in spec.objects),
+        *(mdr.new_property(pr, now) for pr in spec.properties),
         *(md.MetadefTag(t, now, now) for t in spec.tags),
     ]
     current = repo.get_namespace(spec.namespace)

@@ -10,6 +10,7 @@ import pytest
 
 from shared.data.memory import MemoryItemStore
 from shared.data.metadefs import MetadefRepository
+from shared.domain import metadef_requests as mdr
 from shared.domain import metadefs as md
 from shared.domain.context import RequestContext
 from shared.domain.errors import (
@@ -59,12 +60,12 @@ def service(notifier: RecordingNotifier) -> MetadefService:
 )
 def test_parse_namespace__refuses_what_glance_refuses(body: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
-        md.parse_namespace(body)
+        mdr.parse_namespace(body)
 
 
 def test_parse_namespace__keeps_definitions_without_their_name() -> None:
-    spec = md.parse_namespace({"namespace": "n", "properties": {"p": {"name": "p", "title": "P", "type": None}}})
-    assert spec.properties == [md.PropertySpec("p", {"title": "P", "type": None})]
+    spec = mdr.parse_namespace({"namespace": "n", "properties": {"p": {"name": "p", "title": "P", "type": None}}})
+    assert spec.properties == [mdr.PropertySpec("p", {"title": "P", "type": None})]
 
 
 def test_visible__public_own_or_admin() -> None:
