@@ -33,7 +33,7 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
 
 
 @router.get("", response_model=None)
-def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> JSONResponse:
     """List images with Glance's filters, sorting and marker/limit paging."""
     params = list(request.query_params.multi_items())
     page = images.index(ctx, params)
@@ -46,14 +46,16 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[st
     }
     if page.next_marker:
         body["next"] = "/v2/images?" + urlencode([*kept, ("marker", page.next_marker)])
-    return body
+    # A response, not the dict: FastAPI would walk the body with jsonable_encoder first (plain JSON types
+    # already), which cost a sixth of a 20-image list's server CPU.
+    return JSONResponse(body)
 
 
 @router.get("/{image_id}", response_model=None)
-def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> JSONResponse:
     """Show one image."""
     image = images.show(ctx, image_id)
-    return image_view(image, images.visible_properties(ctx, image), images.settings.store_weights)
+    return JSONResponse(image_view(image, images.visible_properties(ctx, image), images.settings.store_weights))
 
 
 @router.patch("/{image_id}", response_model=None)
