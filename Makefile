@@ -67,6 +67,8 @@ ministack: $(MINISTACK_STAMP)
 # (~/.cache/sglance/glance-venv), ~90 s the first time, a no-op afterwards. SGLANCE_SKIP_GLANCE=1 skips both.
 # The OCI registry (Debian's docker-registry) and skopeo that tests/infra/test_image.py pushes the data plane's image
 # with: apt-installed on the first run (~10 s), a no-op afterwards. SGLANCE_SKIP_REGISTRY=1 skips both.
+# qemu-img (Debian's qemu-utils), the oracle of the format-confusion tests; SGLANCE_SKIP_QEMU=1 skips the install
+# (the tests then skip with the reason).
 backends:
 ifneq ($(SGLANCE_SKIP_RGW),1)
 	bash tests/backends/ceph/install.sh
@@ -84,6 +86,9 @@ endif
 ifneq ($(SGLANCE_SKIP_REGISTRY),1)
 	bash tests/backends/registry/install.sh
 endif
+ifneq ($(SGLANCE_SKIP_QEMU),1)
+	bash tests/backends/qemu/install.sh
+endif
 
 run: install
 	$(BIN)/python -m devstack
@@ -92,6 +97,12 @@ run: install
 # admin and members of two projects. A Keystone of your own: `$(BIN)/python -m devstack --keystone-url URL`.
 run-keystone: install
 	$(BIN)/python -m devstack --keystone
+
+# Tempest's image tests and glance-tempest-plugin against the local stack in Keystone mode, both format profiles;
+# rewrites docs/conformance.md (ours against real Glance 33, per test). ~15-20 min: not part of `make test`.
+# TEMPEST_ARGS="--profile default --suite tempest" narrows it.
+tempest: install
+	$(BIN)/python -m tests.conformance.tempest $(TEMPEST_ARGS)
 
 # Load metadata definition files (Glance's etc/metadefs format) into the catalog, idempotently: by default the ones
 # we ship (shared/metadefs/definitions) into the running local stack (make run loads them at start too).
@@ -138,4 +149,4 @@ synth: install
 	$(BIN)/python infra/cdk_app.py
 
 clean:
-	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .pytest_cache .mypy_cache .ruff_cache cdk.out .bench
+	rm -rf $(VENV) $(MINISTACK_VENV) .venv-rbd .build .devstack .tempest .pytest_cache .mypy_cache .ruff_cache cdk.out .bench

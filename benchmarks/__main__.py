@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks._common import BENCH_DIR, REPO_ROOT, PartResult, SummaryRow, Table, loadavg
 
-PARTS = ("coldstart", "rps", "hashing", "listcost", "uploads", "store_sync")
+PARTS = ("coldstart", "rps", "hashing", "listcost", "uploads", "store_sync", "data_plane")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +85,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], PartResult]]:
 
         return part.run(size_mib=size_mib, quick=quick)
 
+    def data_plane() -> PartResult:
+        from benchmarks import data_plane as part
+
+        return part.run((256,) if quick else part.SIZES_MIB)
+
     def store_sync() -> PartResult:
         from benchmarks import store_sync as part
 
@@ -98,6 +103,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], PartResult]]:
         "listcost": listcost,
         "uploads": uploads,
         "store_sync": store_sync,
+        "data_plane": data_plane,
     }
 
 

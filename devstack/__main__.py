@@ -47,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
             identity = _keystone(args, running)
             auth = dict(identity.settings) if identity is not None else None
             stack = running.enter_context(
-                DevStack(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, auth=auth)
+                DevStack(
+                    api_port=args.port,
+                    aws_port=args.aws_port,
+                    state_dir=args.state_dir,
+                    auth=auth,
+                    data_plane=not args.no_data_plane,
+                )
             )
             clouds = _publish(identity, stack) if identity is not None else None
             print(banner(stack, identity, clouds), flush=True)
@@ -91,13 +97,21 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
-        description="Run Serverless Glance locally: moto server, the image API and the queue handlers.",
+        description="Run Serverless Glance locally in the deployed shape: moto server, the front door, the API, the "
+        "data plane and the queue handlers.",
     )
     # trusted-headers mode believes whoever connects, so the stack never listens beyond loopback.
     parser.add_argument("--host", default=HOST, choices=[HOST], help="listen address (loopback only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="image API port (0: any free port)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_API_PORT, help="image endpoint (front door) port (0: any free port)"
+    )
     parser.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT, help="moto server port (0: any free port)")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="folder the stack owns")
+    parser.add_argument(
+        "--no-data-plane",
+        action="store_true",
+        help="the deployment with the data plane off: every route to the API (presigned uploads for large images)",
+    )
     identity = parser.add_mutually_exclusive_group()
     identity.add_argument(
         "--keystone",
@@ -138,7 +152,10 @@ def banner(stack: DevStack, identity: keystone_mode.KeystoneMode | None = None, 
     lines = [
         "",
         "Serverless Glance devstack is running (Ctrl-C to stop)",
-        f"  image API    {stack.endpoint}",
+        f"  image API    {stack.endpoint}  (the front door: data routes to the data plane, the rest to the API)",
+        f"  API          {stack.api_endpoint}  (the API function: body limit {settings.api_body_limit} bytes, "
+        "downloads redirected)",
+        f"  data plane   {stack.data_plane_endpoint or 'off (presigned uploads only)'}",
         f"  AWS (moto)   {stack.aws_endpoint}  region {settings.aws_region}, "
         f"access key and secret {FAKE_CREDENTIALS!r}",
     ]

@@ -1,8 +1,13 @@
-"""The local stack: moto server, provisioned resources, the API under uvicorn and the SQS event loop.
+"""The local stack: moto server, provisioned resources, the API under uvicorn, the data plane, the front door, the
+SQS event loop, the scheduler (the sweeper on its deployed schedule) and the local job runner (jobs as child
+processes), in the deployed shape.
 
-``DevStack`` is what ``make run`` starts, and what API tests can start in-process. It owns one folder
-(``.devstack/`` by default) for its state file and for the temporary files moto spools large objects to;
-moto keeps everything else in memory, so a restart starts empty.
+``DevStack`` is what ``make run`` starts, and what API tests can start in-process. Clients use one endpoint, the
+front door (devstack/front_door.py, its own process), which routes as the deployed one does: the data routes to
+the data plane (functions/data_plane, its own process), everything else to the API, which runs with the deployed
+API function's settings (its body limit, redirected downloads). The API and the event loop run in this process.
+It owns one folder (``.devstack/`` by default) for its state file and for the temporary files moto spools large
+objects to; moto keeps everything else in memory, so a restart starts empty.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from moto.server import ThreadedMotoServer
 
 from devstack.emulator import serialize_moto_dynamodb
 from devstack.event_loop import EventLoop, LambdaHandler, default_handlers
+from devstack.processes import ChildProcess, ChildStartError
 from devstack.provision import provision
+from devstack.scheduler import SWEEPER_HANDLER, Schedule, Scheduler
 from shared.config import Settings, get_settings
 from shared.resources import resources_for
 
@@ -61,10 +68,15 @@ class DevStack:
         app_factory: AppFactory | None = None,
         handlers: Mapping[str, str | LambdaHandler] | None = None,
         auth: Mapping[str, Any] | None = None,
+        data_plane: bool = True,
     ) -> None:
-        """``auth``: settings that replace trusted headers (Keystone mode, devstack/keystone.py)."""
+        """``api_port``: the image endpoint's (the front door's) port; ``auth``: settings that replace trusted
+        headers (Keystone mode, devstack/keystone.py; the data plane gets them too, through the environment);
+        ``data_plane``: False runs the deployment with the data plane off (the front door sends every route to
+        the API)."""
         self._auth = dict(auth or {})
         self._api_port = api_port
+        self._with_data_plane = data_plane
         self._aws_port = aws_port
         self.state_dir = state_dir
         self._base_settings = settings
@@ -76,7 +88,11 @@ class DevStack:
         self._moto: ThreadedMotoServer | None = None
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
+        self._api_endpoint: str | None = None
+        self._data_plane: ChildProcess | None = None
+        self._front_door: ChildProcess | None = None
         self._event_loop: EventLoop | None = None
+        self._scheduler: Scheduler | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_tempdir: str | None = None
         self._tempdir_patched = False
@@ -84,8 +100,24 @@ class DevStack:
 
     @property
     def endpoint(self) -> str:
-        """Base URL of the image API, e.g. ``http://127.0.0.1:9292``."""
+        """Base URL of the image API for clients, the front door: e.g. ``http://127.0.0.1:9292``."""
         return _require(self._endpoint, "endpoint")
+
+    @property
+    def api_endpoint(self) -> str:
+        """Base URL of the API itself (what API Gateway and the API function are when deployed), behind the front
+        door; it has the API function's body limit."""
+        return _require(self._api_endpoint, "api_endpoint")
+
+    @property
+    def data_plane_endpoint(self) -> str | None:
+        """Base URL of the data plane behind the front door (None when the stack runs without one)."""
+        return self._data_plane.url if self._data_plane is not None else None
+
+    @property
+    def data_plane_pid(self) -> int | None:
+        """The data plane's process id (None without one): its memory can be read in /proc."""
+        return self._data_plane.pid if self._data_plane is not None else None
 
     @property
     def aws_endpoint(self) -> str:
@@ -120,12 +152,16 @@ class DevStack:
             provision(resources, self.aws_endpoint, self.settings.aws_region)
             _load_metadefs(self.settings)
             self._start_api()
+            self._start_planes()
             self._event_loop = EventLoop(
                 self._handlers if self._handlers is not None else default_handlers(resources),
                 self.aws_endpoint,
                 self.settings.aws_region,
             )
             self._event_loop.start()
+            # The deployed EventBridge schedule of the sweeper (functions/sweeper), at the same rate.
+            self._scheduler = Scheduler({"sweeper": Schedule(SWEEPER_HANDLER, self.settings.sweep_interval_seconds)})
+            self._scheduler.start()
             self._write_state_file()
         except BaseException:
             self.stop()
@@ -133,9 +169,17 @@ class DevStack:
         return self
 
     def stop(self) -> None:
-        """Stop the event loop, the API and moto (in that order), and restore the process environment."""
+        """Stop the front door, the data plane, the event loop, the API and moto (in that order), and restore the
+        process environment."""
         if not self._started:
             return
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+        for child in (self._front_door, self._data_plane):
+            if child is not None:
+                child.stop()
+        self._front_door = self._data_plane = None
         if self._event_loop is not None:
             self._event_loop.stop()
             self._event_loop = None
@@ -184,11 +228,12 @@ class DevStack:
             update={
                 "aws_endpoint_url": self.aws_endpoint,
                 "auth_mode": "trusted-headers",
-                # Served locally, bytes stream through the API and bodies have no API Gateway limit.
-                "data_delivery": "stream",
-                "api_body_limit": 0,
+                # The API keeps the deployed API function's body limit and redirected downloads: the data plane
+                # (for_data_plane()) is where bodies of any size and streamed downloads go, as deployed.
                 # The emulator has the bus (and the rule -> queue): notifications always go there.
                 "notification_driver": "eventbridge",
+                # Work too long for a worker's (simulated) timeout runs as a child: python -m functions.task_runner.
+                "job_launcher": "local",
                 **self._auth,
             },
         )
@@ -206,9 +251,8 @@ class DevStack:
                 "SGLANCE_AWS_ENDPOINT_URL": self.aws_endpoint,
                 "SGLANCE_AUTH_MODE": "trusted-headers",
                 **{f"SGLANCE_{name.upper()}": _env_value(value) for name, value in self._auth.items()},
-                "SGLANCE_DATA_DELIVERY": "stream",
-                "SGLANCE_API_BODY_LIMIT": "0",
                 "SGLANCE_NOTIFICATION_DRIVER": "eventbridge",
+                "SGLANCE_JOB_LAUNCHER": "local",
             }
         )
         get_settings.cache_clear()
@@ -240,9 +284,9 @@ class DevStack:
 
     def _start_api(self) -> None:
         app = (self._app_factory or _default_app_factory())(self.settings)
-        # Binding here, not in uvicorn, turns "port in use" into an exception in this thread (uvicorn would
-        # call sys.exit in its own thread) and gives the real port when 0 is asked.
-        sock = _bind(self._api_port, "--port")
+        # Binding here, not in uvicorn, turns a failure into an exception in this thread (uvicorn would call sys.exit
+        # in its own thread) and gives the real port. Any free one: clients reach the API through the front door.
+        sock = _bind(0, "--port")
         # Keep idle connections longer than clients pool them between calls (uvicorn's 5 s default closes a pooled
         # connection just as a client reuses it: "Remote end closed connection without response").
         config = uvicorn.Config(
@@ -263,7 +307,28 @@ class DevStack:
                 sock.close()
                 raise DevStackError("the API server did not start; see the log above")
             time.sleep(0.02)
-        self._endpoint = f"http://{HOST}:{sock.getsockname()[1]}"
+        self._api_endpoint = f"http://{HOST}:{sock.getsockname()[1]}"
+
+    def _start_planes(self) -> None:
+        """The data plane (its own process, on this process's environment: the settings the API has) and the front
+        door before both, on the image endpoint's port."""
+        front_door_socket = _listen(self._api_port, "--port")
+        try:
+            args = ["--api", self.api_endpoint]
+            if self._with_data_plane:
+                self._data_plane = ChildProcess("data plane", "devstack.data_plane", _listen(0, "--port"))
+                args += ["--data-plane", self._data_plane.url]
+        except BaseException:
+            front_door_socket.close()
+            raise
+        self._front_door = ChildProcess("front door", "devstack.front_door", front_door_socket, args)
+        try:
+            if self._data_plane is not None:
+                self._data_plane.wait_ready("/healthcheck")
+            self._front_door.wait_ready()
+        except ChildStartError as exc:
+            raise DevStackError(str(exc)) from exc
+        self._endpoint = self._front_door.url
 
     def _stop_api(self) -> None:
         if self._api is None or self._api_thread is None:
@@ -278,6 +343,8 @@ class DevStack:
         state = {
             "pid": os.getpid(),
             "endpoint": self.endpoint,
+            "api_endpoint": self.api_endpoint,
+            "data_plane_endpoint": self.data_plane_endpoint,
             "aws_endpoint": self.aws_endpoint,
             "region": self.settings.aws_region,
             "active_queues": list(self.event_loop.active_queues),
@@ -310,6 +377,12 @@ def _bind(port: int, option: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise DevStackError(f"cannot listen on {HOST}:{port} ({exc.strerror}); choose another {option}") from exc
+    return sock
+
+
+def _listen(port: int, option: str) -> socket.socket:
+    sock = _bind(port, option)
+    sock.listen(128)
     return sock
 
 

@@ -53,6 +53,14 @@ _OWNED_SETTINGS = frozenset(
         "property_protection_file",
         "public_endpoint",
         "store_sync_max_attempts",
+        "job_launcher",
+        "job_cluster",
+        "job_task_definition",
+        "job_container_name",
+        "job_subnets",
+        "job_security_groups",
+        "job_assign_public_ip",
+        "job",
     }
 )
 # Hosts an emulator deployment may name as its AWS endpoint (MiniStack, LocalStack); never a real AWS endpoint.
@@ -81,6 +89,21 @@ class LambdaSizing(_Strict):
 
     memory_mb: int = Field(ge=128, le=10240)
     timeout_s: int = Field(ge=1, le=900)
+
+
+class JobRunner(_Strict):
+    """The ECS job the workers hand the work that does not fit a Lambda to (docs/operators.md, "The job runner"):
+    the cluster, the job task definition (the data plane's container image) and its two roles, and its network."""
+
+    cluster_arn: str
+    # The task definition's ARN (``.../task-definition/family:revision``, or ``family:*`` for every revision).
+    task_definition_arn: str
+    task_role_arn: str
+    execution_role_arn: str
+    container_name: str = "data-plane"
+    subnets: tuple[str, ...] = Field(min_length=1)
+    security_groups: tuple[str, ...] = ()
+    assign_public_ip: bool = False
 
 
 class OperatorConfig(_Strict):
@@ -140,6 +163,10 @@ class OperatorConfig(_Strict):
     upload_complete: LambdaSizing = LambdaSizing(memory_mb=1769, timeout_s=150)
     import_worker: LambdaSizing = LambdaSizing(memory_mb=1769, timeout_s=150)
     store_sync: LambdaSizing = LambdaSizing(memory_mb=1769, timeout_s=150)
+    # The scheduled sweep (functions/sweeper): one page of overdue images per run.
+    sweeper: LambdaSizing = LambdaSizing(memory_mb=512, timeout_s=120)
+    # The ECS job runner of the work too long for a Lambda worker; None: such work fails with the reason on the image.
+    jobs: JobRunner | None = None
     log_retention_days: Literal[1, 7, 14, 30, 90, 180, 365, 731, 1827, 3653] = 90
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Messages in a DLQ at which its alarm fires.
@@ -233,8 +260,23 @@ class OperatorConfig(_Strict):
             "replicate_to": self.replicate_to,
             "store_sync_max_attempts": self.store_sync_max_attempts,
             "log_level": self.log_level,
+            **self._job_settings(),
         }
         return _PlainSettings(**values)
+
+    def _job_settings(self) -> dict[str, Any]:
+        jobs = self.jobs
+        if jobs is None:
+            return {"job_launcher": "none"}
+        return {
+            "job_launcher": "ecs",
+            "job_cluster": jobs.cluster_arn,
+            "job_task_definition": jobs.task_definition_arn,
+            "job_container_name": jobs.container_name,
+            "job_subnets": jobs.subnets,
+            "job_security_groups": jobs.security_groups,
+            "job_assign_public_ip": jobs.assign_public_ip,
+        }
 
 
 _KEYSTONE_FIELDS = (
@@ -394,6 +436,16 @@ ENVIRONMENT_FIELDS = (
     "image_member_quota",
     "log_level",
     "service_name",
+    "job_launcher",
+)
+# The job runner's fields, carried when one is configured.
+_JOB_FIELDS = (
+    "job_cluster",
+    "job_task_definition",
+    "job_container_name",
+    "job_subnets",
+    "job_security_groups",
+    "job_assign_public_ip",
 )
 
 
@@ -416,6 +468,8 @@ def function_environment(
     """
     settings = config.runtime_settings(store_secret_arns)
     names = [name for name in ENVIRONMENT_FIELDS if name not in {"stores", "replicate_to"} or getattr(settings, name)]
+    if config.jobs is not None:
+        names.extend(_JOB_FIELDS)
     env = settings_environment(settings, [*names, *config.settings])
     env["SGLANCE_AWS_REGION"] = region
     env["SGLANCE_KEYSTONE_SERVICE_PASSWORD_SECRET_ARN"] = keystone_secret_arn

@@ -68,9 +68,11 @@ class Authenticator(Protocol):
 class AwsClients:
     """One boto3 client per AWS service and region, made on first use and shared (clients are thread-safe)."""
 
-    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str, endpoint_url: str | None = None, endpoints: dict[str, str] | None = None) -> None:
+        """``endpoints``: services whose endpoint is not ``endpoint_url`` (service name -> URL)."""
         self.region = region
         self.endpoint_url = endpoint_url
+        self.endpoints = dict(endpoints or {})
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -82,7 +84,10 @@ class AwsClients:
                 import boto3
 
                 self._clients[key] = boto3.client(
-                    service, region_name=key[1], endpoint_url=self.endpoint_url, config=self._config(service)
+                    service,
+                    region_name=key[1],
+                    endpoint_url=self.endpoints.get(service, self.endpoint_url),
+                    config=self._config(service),
                 )
             return self._clients[key]
 
@@ -98,7 +103,7 @@ class AwsClients:
 
         if service == "s3":
             # SigV4 always; path-style addressing off AWS, where emulators need it.
-            addressing = "path" if self.endpoint_url else "virtual"
+            addressing = "path" if self.endpoints.get(service, self.endpoint_url) else "virtual"
             return Config(signature_version="s3v4", s3={"addressing_style": addressing}, retries={"mode": "standard"})
         if service == "events":
             # A slow bus must not hold the user's request for long: short timeouts, one retry.
@@ -135,7 +140,9 @@ class Container:
     @cached_property
     def aws(self) -> AwsClients:
         """The AWS client factory."""
-        return self._given("aws", lambda: AwsClients(self.settings.aws_region, self.settings.aws_endpoint_url))
+        s = self.settings
+        endpoints = {"s3": s.s3_endpoint_url} if s.s3_endpoint_url else {}
+        return self._given("aws", lambda: AwsClients(s.aws_region, s.aws_endpoint_url, endpoints))
 
     @cached_property
     def table_models(self) -> TableModels:
@@ -212,7 +219,8 @@ class Container:
             from shared.upload_bucket.s3 import S3UploadBucket
 
             s = self.settings
-            return S3UploadBucket(s.image_bucket, s.aws_region, s.aws_endpoint_url, client=self.aws.client("s3"))
+            endpoint = s.s3_endpoint_url or s.aws_endpoint_url
+            return S3UploadBucket(s.image_bucket, s.aws_region, endpoint, client=self.aws.client("s3"))
 
         return self._given("image_bucket", build)
 
@@ -464,7 +472,9 @@ class Container:
         from shared.services.sweeper import Sweeper
 
         s = self.settings
-        return Sweeper(self.image_uow, self.upload_sessions, self.tasks, s.primary_store_id, s.sweep_page_size)
+        return Sweeper(
+            self.image_uow, self.upload_sessions, self.tasks, self.replicator, s.primary_store_id, s.sweep_page_size
+        )
 
     @cached_property
     def quotas(self) -> Quotas:

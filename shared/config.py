@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     # Only set off AWS (moto, MiniStack, LocalStack); on AWS the SDK finds the regional endpoint.
     aws_endpoint_url: str | None = None
+    # S3's endpoint when it is not aws_endpoint_url's (off AWS only: a Ceph RGW holding the image bucket while an
+    # emulator serves the rest, as the data plane's benchmark runs).
+    s3_endpoint_url: str | None = None
     table_name: str = "sglance-images"
     image_bucket: str = "sglance-images"
     upload_queue_name: str = "sglance-upload-complete"
@@ -53,6 +56,13 @@ class Settings(BaseSettings):
     dev_roles: Annotated[tuple[str, ...], NoDecode] = ("admin", "member", "reader")
     # Set by the Lambda runtime; its presence means "deployed".
     lambda_function_name: str | None = Field(default=None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
+    # Set by ECS in every task (the data plane on Fargate); its presence means "deployed" too.
+    ecs_container_metadata_uri: str | None = Field(default=None, validation_alias="ECS_CONTAINER_METADATA_URI_V4")
+
+    @property
+    def deployed(self) -> bool:
+        """Running on AWS: in a Lambda function or an ECS task (dev-only modes are refused there)."""
+        return bool(self.lambda_function_name or self.ecs_container_metadata_uri)
 
     # -- keystone -------------------------------------------------------------------------------
     # auth_mode=keystone: the Identity v3 endpoint tokens are validated against (e.g. https://keystone.example/v3);
@@ -88,7 +98,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _keystone_configured_when_deployed(self) -> Settings:
-        if self.auth_mode == "keystone" and self.lambda_function_name:
+        if self.auth_mode == "keystone" and self.deployed:
             if not self.keystone_url:
                 raise ValueError("auth_mode=keystone needs SGLANCE_KEYSTONE_URL in a deployed function")
             if self.keystone_service_password is None and not self.keystone_service_password_secret_arn:
@@ -234,6 +244,10 @@ class Settings(BaseSettings):
         """The replication stores by id (the primary store excluded)."""
         return dict(self.stores)
 
+    # Glance's show_multiple_locations: every image body lists its complete copies as ``locations`` (url and store),
+    # which tells readers where the bytes are kept (bucket and key names). Off by default, as in Glance.
+    show_multiple_locations: bool = False
+
     @property
     def store_weights(self) -> dict[str, int]:
         """Every store's weight by id, the primary's included (Glance orders an image's stores by it)."""
@@ -325,6 +339,27 @@ class Settings(BaseSettings):
 
     # -- end notifications, tasks, quotas --------------------------------------------------------
 
+    # -- data plane (docs/uploads.md) --------------------------------------------------------------
+    # The streaming container (functions/data_plane) that serves PUT /file, PUT /stage and GET /file behind the front
+    # door, with no body limit. Where it listens in its task (the load balancer's target port).
+    data_plane_host: str = "0.0.0.0"
+    data_plane_port: int = Field(default=8080, ge=1, le=65535)
+    # Transfers (uploads and downloads) one task streams at once; each holds a thread and up to two parts of memory.
+    data_plane_max_transfers: int = Field(default=32, ge=1, le=1024)
+    # Idle keep-alive of client connections: longer than the load balancer's idle timeout (60 s by default), so the
+    # balancer, not the task, closes idle connections (AWS's advice for ALB targets).
+    data_plane_keep_alive_seconds: int = Field(default=75, ge=1)
+    # On SIGTERM (a deployment, a scale-in) transfers under way get this long to finish; ECS's stopTimeout must be
+    # longer (at most 120 s on Fargate).
+    data_plane_shutdown_grace_seconds: int = Field(default=100, ge=0, le=115)
+
+    def for_data_plane(self) -> Settings:
+        """These settings as the data plane runs them: no API body limit (it takes any size up to image_size_cap)
+        and downloads streamed (it is where the bytes flow; only the API function redirects)."""
+        return self.model_copy(update={"api_body_limit": 0, "data_delivery": "stream"})
+
+    # -- end data plane ---------------------------------------------------------------------------
+
     # -- observability --------------------------------------------------------------------------
     log_level: str = "INFO"
     service_name: str = "serverless-glance"
@@ -351,10 +386,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_auth_when_deployed(self) -> Settings:
-        if self.auth_mode == "trusted-headers" and self.lambda_function_name:
+        if self.auth_mode == "trusted-headers" and self.deployed:
             raise ValueError(
                 "SGLANCE_AUTH_MODE=trusted-headers is a local development mode and cannot run in a deployed "
-                "function (AWS_LAMBDA_FUNCTION_NAME is set); use auth_mode=keystone"
+                "function or task (AWS_LAMBDA_FUNCTION_NAME or ECS_CONTAINER_METADATA_URI_V4 is set); "
+                "use auth_mode=keystone"
             )
         unknown = set(self.enabled_import_methods) - set(IMPORT_METHODS)
         if unknown:

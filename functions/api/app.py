@@ -27,12 +27,14 @@ from shared.observability import get_logger
 REQUEST_ID_HEADER = "x-openstack-request-id"
 # /v2.0/ ... /v2.N/ reach the same API as /v2/ (Glance's version negotiation).
 _VERSIONED_PREFIX = re.compile(r"^/v2\.\d+(?=/|$)")
+_SERVER_ERROR = "The server has either erred or is incapable of performing the requested operation."
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 _BODY_TOLERATED_PATHS = frozenset({"/v2/images", "/v2/images/"})
 _ROUTERS: tuple[APIRouter, ...] = (
     versions.router,
     schemas.router,
     images.router,
+    image_data.data_router,
     image_data.router,
     discovery.router,
     members.router,
@@ -40,6 +42,9 @@ _ROUTERS: tuple[APIRouter, ...] = (
     tasks.router,
     quotas.router,
 )
+
+# What the data plane serves: the routes whose bodies are image data, the same code as in the API function.
+DATA_ROUTERS: tuple[APIRouter, ...] = (image_data.data_router,)
 
 
 class LazyRouter:
@@ -73,9 +78,10 @@ class RequestContextMiddleware:
     """Gives every request a Glance-style id, rewrites versioned prefixes, rejects bodies where Glance does,
     and writes one structured access-log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, function: str = "api") -> None:
         self.app = app
-        self.logger = get_logger("api")
+        # the entry point's own logger: the data plane's lines say so
+        self.logger = get_logger(function)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,22 +101,32 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if _rejects_body(scope):
-            accept = _header(scope, b"accept")
-            response = _error_response(accept, HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
-            await response(scope, receive, send_with_id)
-        else:
-            await self.app(scope, receive, send_with_id)
-        self.logger.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status_holder.get("status"),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        accept = _header(scope, b"accept")
+        try:
+            if _rejects_body(scope):
+                response = _error_response(accept, HTTPStatus.BAD_REQUEST, "This request does not accept a body.")
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette's outermost middleware would answer an escaped exception itself, without the request id
+            # and without this access-log line; answer it here instead.
+            self.logger.exception("unhandled error", extra={"request_id": request_id})
+            if "status" in status_holder:
+                # The response has begun: the only honest end is a broken connection.
+                raise
+            await _error_response(accept, HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR)(scope, receive, send_with_id)
+        finally:
+            self.logger.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder.get("status", HTTPStatus.INTERNAL_SERVER_ERROR.value),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -150,14 +166,15 @@ async def _on_glance_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), status_for(exc), exc.message, headers)
 
 
-def _allowed_methods(path: str) -> str:
-    """Every method some route serves at ``path`` (Starlette's own 405 names only the first route's)."""
+def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
+    """Every method some route of ``routers`` serves at ``path`` (Starlette's own 405 names only the first route's)."""
     methods: set[str] = set()
-    for router in _ROUTERS:
+    for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
-    for prefix, module, attr in _LAZY_MOUNTS:
+    # Only the API mounts the metadefs catalog.
+    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         if path.startswith(prefix + "/"):
             # Only asked after a request reached the mount, so the router is already imported.
             for route in getattr(importlib.import_module(module), attr).routes:
@@ -172,7 +189,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else status.description
     headers = dict(exc.headers or {})
     if status is HTTPStatus.METHOD_NOT_ALLOWED:
-        headers["Allow"] = _allowed_methods(request.scope["path"])
+        headers["Allow"] = _allowed_methods(request.app.state.routers, request.scope["path"])
     return _error_response(request.headers.get("accept"), status, message, headers)
 
 
@@ -180,14 +197,15 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), HTTPStatus.BAD_REQUEST, str(exc))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    get_logger("api").exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-    message = "The server has either erred or is incapable of performing the requested operation."
-    return _error_response(request.headers.get("accept"), HTTPStatus.INTERNAL_SERVER_ERROR, message)
-
-
-def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> FastAPI:
-    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it)."""
+def create_app(
+    settings: Settings | None = None,
+    overrides: dict[str, Any] | None = None,
+    routers: tuple[APIRouter, ...] = _ROUTERS,
+    function: str = "api",
+) -> FastAPI:
+    """Build the API. ``overrides`` replaces parts of the container (tests use fakes through it); ``routers``: the
+    routes served (the data plane serves ``DATA_ROUTERS`` only, functions/data_plane); ``function``: the entry point
+    the access log names."""
     settings = settings or get_settings()
     # Glance answers 404 for a path with a trailing slash (/v2/images/), never a redirect.
     app = FastAPI(
@@ -205,12 +223,13 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.add_exception_handler(GlanceError, _on_glance_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
-    for router in _ROUTERS:
+    app.state.routers = routers
+    for router in routers:
         app.include_router(router)
-    for prefix, module, attr in _LAZY_MOUNTS:
+    # The metadefs catalog is the API's (the data plane serves only its data routes).
+    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
         app.mount(prefix, LazyRouter(module, attr))
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, function=function)
     return app
 
 

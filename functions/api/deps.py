@@ -22,6 +22,7 @@ from functions.api.patch import media_type
 from shared.bootstrap import Container
 from shared.domain.context import RequestContext
 from shared.domain.errors import InvalidInputError
+from shared.domain.limits import MAX_JSON_DEPTH, check_json_value
 
 if TYPE_CHECKING:
     # Imported when a route first needs them (cold start pays only for the images, data and members controllers).
@@ -54,9 +55,13 @@ async def get_json_body(request: Request) -> Any:
     if not raw:
         raise InvalidInputError("Body expected in request.")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInputError("Malformed JSON in request body.") from None
+    except RecursionError:
+        raise InvalidInputError(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.") from None
+    check_json_value(body)
+    return body
 
 
 JsonBody = Annotated[Any, Depends(get_json_body)]

@@ -85,7 +85,7 @@ def image_properties(settings: Settings) -> dict[str, Schema]:
                 },
                 "required": ["url", "metadata"],
             },
-            "description": "Store locations of the image data (not exposed by this service)",
+            "description": "Store locations of the image data (shown when SGLANCE_SHOW_MULTIPLE_LOCATIONS is on)",
         },
     }
 

@@ -11,6 +11,7 @@ from functions.api.schemas import UUID_PATTERN, Schema, image_properties
 from shared.config import Settings
 from shared.domain.errors import InvalidInputError
 from shared.domain.image import Image
+from shared.domain.location import LocationStatus
 from shared.domain.member import Member
 from shared.domain.properties import HIDDEN_PROPERTIES
 from shared.domain.upload import UploadSession
@@ -88,14 +89,20 @@ def isotime(value: datetime) -> str:
 
 
 def image_view(
-    image: Image, properties: Mapping[str, str] | None = None, store_weights: Mapping[str, int] | None = None
+    image: Image,
+    properties: Mapping[str, str] | None = None,
+    store_weights: Mapping[str, int] | None = None,
+    *,
+    show_locations: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON body of one image, as Glance's ResponseSerializer renders it; ``properties`` replaces the
-    image's extra properties (the ones the caller may read).
+    image's extra properties (the ones the caller may read); ``stores`` and ``locations`` are ordered by
+    ``store_weights``; ``show_locations``: None leaves ``locations`` out (show_multiple_locations off), False lists
+    none (the caller may not read them), True lists the complete copies.
 
     ``store_weights`` holds every store of the deployment: ``stores`` is shown only where there are several, as
-    Glance shows it only with ``enabled_backends`` (multi-store), ordered by weight. With one store it is absent,
-    so clients that rewrite every property (openstacksdk's ``update_image``) never try to remove it."""
+    Glance shows it only with ``enabled_backends`` (multi-store). With one store it is absent, so clients that
+    rewrite every property (openstacksdk's ``update_image``) never try to remove it."""
     extra = image.extra_properties if properties is None else properties
     view: dict[str, Any] = {k: v for k, v in extra.items() if k not in HIDDEN_PROPERTIES}
     view.update(image.import_progress())
@@ -125,11 +132,15 @@ def image_view(
             "schema": "/v2/schemas/image",
         }
     )
+    # Glance sorts locations by store weight, highest first (a stable sort; unknown stores weigh 0).
+    weights = store_weights or {}
     stores = image.stores
     if stores and (store_weights is None or len(store_weights) > 1):
-        # Glance sorts locations by store weight, highest first (a stable sort; unknown stores weigh 0).
-        weights = store_weights or {}
         view["stores"] = ",".join(sorted(stores, key=lambda store: -weights.get(store, 0)))
+    if show_locations is not None:
+        complete = [loc for loc in image.locations if show_locations and loc.status is LocationStatus.ACTIVE]
+        complete.sort(key=lambda loc: -weights.get(loc.store, 0))
+        view["locations"] = [{"url": loc.url, "metadata": {"store": loc.store}} for loc in complete]
     return view
 
 

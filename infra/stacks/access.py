@@ -42,6 +42,8 @@ UPLOAD_COMPLETE_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:GetObje
 IMPORT_WORKER_OBJECT_ACTIONS = API_OBJECT_ACTIONS
 # Reads the primary copy to replicate it; deletes it when an image's locations are purged.
 STORE_SYNC_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject")
+# Deletes what an abandoned session left: its object, its open multipart upload.
+SWEEPER_OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:DeleteObject")
 
 
 def table_arn(table_name: str) -> str:
@@ -121,3 +123,16 @@ def _nag(arn: str) -> str:
         .replace(Aws.REGION, "<AWS::Region>")
         .replace(Aws.ACCOUNT_ID, "<AWS::AccountId>")
     )
+
+
+def grant_run_jobs(role: iam.Role, task_definition_arn: str, passed_role_arns: Iterable[str]) -> None:
+    """Start the job task definition (ECS RunTask) and hand it its task and execution roles (iam:PassRole)."""
+    role.add_to_policy(iam.PolicyStatement(actions=["ecs:RunTask"], resources=[task_definition_arn]))
+    role.add_to_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=sorted(passed_role_arns)))
+    if task_definition_arn.endswith(":*"):
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{task_definition_arn}]",
+                reason="Every revision of the one job task definition family: a new revision must not need a deploy.",
+            )
+        )

@@ -1,4 +1,8 @@
-"""The workers stack: upload_complete, import_worker and store_sync, each fed by its SQS queue.
+"""The workers stack: upload_complete, import_worker and store_sync, each fed by its SQS queue, and the sweeper on
+an EventBridge schedule.
+
+Workers hand the work that does not fit their timeout to the ECS job runner when one is configured
+(``OperatorConfig.jobs``): each then may start the job task definition and pass it its two roles, nothing else.
 
 Each queue redrives to its DLQ (stateful stack) after its ``maxReceiveCount``; an alarm fires as soon as a DLQ
 holds a message. The event sources report partial batch failures, so one bad record is retried alone. A function
@@ -14,6 +18,8 @@ from types import MappingProxyType
 from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -27,6 +33,7 @@ from infra.stacks.stateful import WorkQueue
 UPLOAD_COMPLETE_HANDLER = "functions.upload_complete.handler.handler"
 IMPORT_WORKER_HANDLER = "functions.import_worker.handler.handler"
 STORE_SYNC_HANDLER = "functions.store_sync.handler.handler"
+SWEEPER_HANDLER = "functions.sweeper.handler.handler"
 # Records per invocation; partial batch responses retry only the failed ones.
 BATCH_SIZE = 10
 # AWS: a queue's visibility timeout should be at least six times the function timeout.
@@ -46,6 +53,8 @@ class WorkersStack(Stack):
     """The queue-driven functions, with their grants and DLQ alarms."""
 
     workers: Mapping[str, Worker]
+    sweeper: GlanceFunction
+    sweep_schedule: events.Rule
 
     def __init__(
         self,
@@ -111,6 +120,35 @@ class WorkersStack(Stack):
         access.grant_put_events(sync.function.role, bus)  # fmt: skip
 
         self.workers = MappingProxyType({"upload_complete": upload, "import_worker": imports, "store_sync": sync})
+        jobs = config.jobs
+        if jobs is not None:
+            for worker in self.workers.values():
+                access.grant_run_jobs(
+                    worker.function.role, jobs.task_definition_arn, (jobs.task_role_arn, jobs.execution_role_arn)
+                )
+
+        self.sweeper = GlanceFunction(
+            self,
+            "Sweeper",
+            function_name=f"sglance-{config.stage}-sweeper",
+            handler=SWEEPER_HANDLER,
+            description="Serverless Glance: returns abandoned uploads and imports to queued (scheduled)",
+            package=self._package,
+            sizing=config.sweeper,
+        )
+        access.grant_table(self.sweeper.role, table)
+        access.grant_image_objects(self.sweeper.role, bucket, access.SWEEPER_OBJECT_ACTIONS)
+        access.grant_put_events(self.sweeper.role, bus)
+        interval = config.runtime_settings().sweep_interval_seconds
+        self.sweep_schedule = events.Rule(
+            self,
+            "SweepSchedule",
+            rule_name=f"sglance-{config.stage}-sweep",
+            description="Runs the sweeper: in-flight images past their owner's deadline go back to queued",
+            schedule=events.Schedule.rate(Duration.minutes(max(1, interval // 60))),
+            # A missed run is harmless: the next one reads the same overdue entries.
+            targets=[events_targets.LambdaFunction(self.sweeper.function, retry_attempts=0)],
+        )
 
     def _worker(
         self, construct_id: str, name: str, handler: str, queue: WorkQueue, sizing: LambdaSizing, what: str

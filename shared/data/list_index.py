@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from shared.domain.context import RequestContext
 from shared.domain.image import Image, Visibility
+from shared.domain.limits import index_text
 from shared.domain.listing import MEMBER_STATUSES, SORT_KEYS, TASK_SORT_KEYS, TIME_FILTER_ATTRS, ListFilters
 from shared.domain.task import Task
 
@@ -42,7 +43,8 @@ def sort_value(image: Image, key: str) -> str:
         primary = "" if image.size is None else f"{image.size:020d}"
     else:
         raw = getattr(image, key)
-        primary = "" if raw is None else _NOT_NULL + str(raw)
+        # A long name of wide characters would pass the index's 1024-byte sort key: only its first bytes order it.
+        primary = "" if raw is None else _NOT_NULL + index_text(str(raw))
     if key == "created_at":
         return f"{primary}{_SEP}{image.id}"
     return f"{primary}{_SEP}{_time_key(image.created_at)}{_SEP}{image.id}"

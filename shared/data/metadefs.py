@@ -26,6 +26,7 @@ from typing import Any
 
 from shared.data.paging import merged_ids
 from shared.domain.errors import ConcurrentUpdateError, MetadefDuplicateError
+from shared.domain.limits import check_document_size
 from shared.domain.listing import Page
 from shared.domain.metadefs import (
     Child,
@@ -80,6 +81,10 @@ class Put:
 
     item: Item
     expect: int | None = None
+
+    def __post_init__(self) -> None:
+        # Every catalog write passes here: nothing larger than an item holds reaches the table (413 instead).
+        check_document_size(self.item.doc, "metadata definition")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from shared.domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from shared.domain.events import CopyUploaded, EventRecorder, ImageUpdated
@@ -10,6 +11,7 @@ from shared.domain.location import (
     BATCH_KEY,
     ERROR_KEY,
     FAILED_IMPORT_PROPERTY,
+    HOLDER_KEY,
     IMPORTING_PROPERTY,
     MUST_SUCCEED_KEY,
     Location,
@@ -68,6 +70,7 @@ class StoreCopies(EventRecorder):
         location.status = LocationStatus.ACTIVE
         location.url = url
         location.metadata.pop(ERROR_KEY, None)
+        location.release()
         self.record(CopyUploaded(location.store))
 
     def copy_failed(self, store: str, reason: str) -> list[Location]:
@@ -80,6 +83,7 @@ class StoreCopies(EventRecorder):
         failed.status = LocationStatus.FAILED
         failed.url = ""
         failed.metadata[ERROR_KEY] = reason[:255]
+        failed.release()
         if failed.metadata.get(MUST_SUCCEED_KEY) != "true":
             return []
         undone = []
@@ -92,7 +96,32 @@ class StoreCopies(EventRecorder):
             elif loc.in_progress:
                 loc.status = LocationStatus.FAILED
                 loc.metadata[ERROR_KEY] = f"rolled back: the copy to '{store}' failed"
+                loc.release()
         return undone
+
+    def copy_deadline(self) -> datetime | None:
+        """The earliest deadline of a copy being written (None when no writer holds one)."""
+        deadlines = [d for loc in self.locations if (d := loc.deadline) is not None]
+        return min(deadlines) if deadlines else None
+
+    def abandon_copies(self, now: datetime) -> tuple[list[str], list[Location]]:
+        """Fail every copy whose writer let its deadline pass (with the reason on the location); the stores failed,
+        and the finished copies their requests' roll-back removed (their bytes must be deleted)."""
+        failed: list[str] = []
+        undone: list[Location] = []
+        for loc in list(self.locations):
+            deadline = loc.deadline
+            if deadline is None or now < deadline or not loc.in_progress:
+                continue
+            holder = loc.metadata.get(HOLDER_KEY, "writer")
+            reason = (
+                f"the copy was abandoned: its {holder} made no progress before {deadline.isoformat(timespec='seconds')}"
+            )
+            undone.extend(self.copy_failed(loc.store, reason))
+            failed.append(loc.store)
+        if failed:
+            self.record(ImageUpdated())
+        return failed, undone
 
     def remove_copy(self, store: str) -> Location:
         """Forget the copy in ``store`` (``DELETE /v2/stores/{store}/{image}``); returns it so its bytes can go.

@@ -31,6 +31,7 @@ from shared.domain.events import (
     MemberUpdated,
     UploadFailed,
 )
+from shared.domain.limits import check_db_int, check_key_text, check_metadata_size
 from shared.domain.location import FAILED_IMPORT_PROPERTY, Location
 from shared.domain.member import Member
 from shared.domain.properties import WRITABLE_BASE_PROPERTIES, check_extra_property_name
@@ -312,8 +313,11 @@ class Image(StoreCopies):
     # -- owners and deadlines of the in-flight statuses -------------------------------------------
 
     def deadline(self) -> datetime | None:
-        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts; None when its
-        status is settled. An in-flight image without a session has no owner: its deadline is its last change."""
+        """When an in-flight image (saving, uploading, importing) is abandoned unless its owner acts, or, for an active
+        image, when the first copy being written to another store is; None when nothing is in flight. An in-flight
+        image without a session has no owner: its deadline is its last change."""
+        if self.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+            return self.copy_deadline()
         if self.status not in IN_FLIGHT:
             return None
         if self.upload is None:
@@ -368,6 +372,7 @@ class Image(StoreCopies):
                 raise InvalidInputError(
                     detail=f"Invalid value '{getattr(self, name)}' for parameter '{name}': Cannot be a negative value"
                 )
+            check_db_int(name, getattr(self, name))
         if not isinstance(self.visibility, Visibility):
             self.visibility = Visibility(self.visibility)
 
@@ -387,6 +392,7 @@ class Image(StoreCopies):
         self.tags.add(tag)
         if len(self.tags) > limits.max_tags:
             raise LimitExceededError(what="image tags", limit=limits.max_tags)
+        check_metadata_size((self.name, self.owner), self.extra_properties, self.tags)
         self.record(ImageUpdated())
 
     def remove_tag(self, tag: str) -> None:
@@ -402,6 +408,7 @@ class Image(StoreCopies):
             raise LimitExceededError(what="image properties", limit=limits.max_properties)
         if len(self.tags) > limits.max_tags:
             raise LimitExceededError(what="image tags", limit=limits.max_tags)
+        check_metadata_size((self.name, self.owner), self.extra_properties, self.tags)
 
     def touch(self) -> None:
         """Record a change."""
@@ -419,6 +426,7 @@ class Image(StoreCopies):
         """
         if self.visibility is not Visibility.SHARED:
             raise ForbiddenError(detail="Only shared images have members.")
+        check_key_text("member id", project_id)
         if project_id in self.members:
             raise ConflictError(detail=f"Member {project_id} already exists for image {self.id}.")
         if len(self.members) >= limit:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 # Location metadata keys of copies made by store_sync.
 BATCH_KEY = "batch"
 MUST_SUCCEED_KEY = "must_succeed"
 ERROR_KEY = "error"
+# A copy being written has an owner (the store_sync worker, or a job) and a deadline (ISO UTC), renewed as it writes.
+HOLDER_KEY = "holder"
+DEADLINE_KEY = "deadline"
 # Glance's import progress properties, shown while and after copies to stores run.
 IMPORTING_PROPERTY = "os_glance_importing_to_stores"
 FAILED_IMPORT_PROPERTY = "os_glance_failed_import"
@@ -41,6 +45,22 @@ class Location:
     def batch(self) -> str | None:
         """The copy request this location belongs to, if it was made by one."""
         return self.metadata.get(BATCH_KEY)
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When a copy being written is abandoned unless its writer renews it (None: no writer holds it)."""
+        raw = self.metadata.get(DEADLINE_KEY)
+        return datetime.fromisoformat(raw) if raw and self.in_progress else None
+
+    def hold(self, holder: str, until: datetime) -> None:
+        """The copy is being written by ``holder``, who renews this until it lands."""
+        self.metadata[HOLDER_KEY] = holder
+        self.metadata[DEADLINE_KEY] = until.isoformat()
+
+    def release(self) -> None:
+        """No one writes the copy any more (it landed or failed)."""
+        self.metadata.pop(HOLDER_KEY, None)
+        self.metadata.pop(DEADLINE_KEY, None)
 
     @property
     def in_progress(self) -> bool:

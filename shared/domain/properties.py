@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.domain.errors import InvalidInputError, ReadOnlyPropertyError, ReservedPropertyError
+from shared.domain.limits import check_property_name
 
 # Field names clients may not set (Glance's RequestDeserializer + ImageFactory lists).
 READ_ONLY_PROPERTIES = frozenset(
@@ -38,8 +39,9 @@ def check_extra_property_name(name: str) -> None:
     Raises:
         ReadOnlyPropertyError: the name is a read-only base property.
         ReservedPropertyError: the name is reserved or in the ``os_glance`` namespace.
-        InvalidInputError: the name is longer than 255 characters.
+        InvalidInputError: the name is empty (the table cannot hold it) or longer than 255 characters.
     """
+    check_property_name(name)
     if name in READ_ONLY_PROPERTIES:
         raise ReadOnlyPropertyError(name=name)
     if name in RESERVED_PROPERTIES or name.startswith(RESERVED_NAMESPACE):

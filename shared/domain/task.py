@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.domain.errors import ConflictError
 from shared.domain.events import DomainEvent, EventRecorder, TaskChanged
+from shared.domain.limits import check_task_input_size
 
 # api_image_import: every POST /v2/images/{id}/import; import: the legacy POST /v2/tasks type.
 TASK_TYPES = ("import", "api_image_import", "location_import")
@@ -75,7 +76,12 @@ class Task(EventRecorder):
         request_id: str | None,
         user_id: str | None,
     ) -> Task:
-        """A pending task."""
+        """A pending task.
+
+        Raises:
+            LimitExceededError: the input would take more than ``TASK_INPUT_BYTES`` in the task's item (413).
+        """
+        check_task_input_size(task_input)
         now = _now()
         task = cls(
             id=str(uuid.uuid4()),

@@ -1,8 +1,8 @@
 """Local adapter of the job runner: the job as a child process of the local stack, ``python -m functions.task_runner``.
 
 The child inherits the stack's environment (the emulator endpoint and credentials the handlers see) and gets the job
-as its argument, exactly the command an ECS job runs. Finished children are reaped on the next launch and by
-``wait``.
+as its argument, exactly the command an ECS job runs. Each child is reaped by a thread of its own when it exits;
+``wait`` waits for all of them.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class SubprocessJobLauncher(JobLauncher):
             child = subprocess.Popen([self.python, "-m", TASK_RUNNER_MODULE, text], cwd=self.cwd)  # noqa: S603
         except OSError as exc:
             raise JobLaunchError(f"could not start the local job: {exc}") from exc
+        # Reaped as soon as it exits, whoever holds the launcher then (no zombie, no unreaped child at shutdown).
+        threading.Thread(target=child.wait, name=f"job-{child.pid}", daemon=True).start()
         with self._lock:
             self._children = [c for c in self._children if c.poll() is None]
             self._children.append(child)

@@ -364,7 +364,7 @@ def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise UrlNotAllowedError(reason="the host name could not be resolved") from None
+        raise UrlNotAllowedError(reason=f"the host name {host} could not be resolved") from None
     found: list[IPAddress] = []
     for family, _, _, _, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
@@ -372,9 +372,9 @@ def _resolve(host: str, port: int) -> tuple[IPAddress, ...]:
         try:
             address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         except ValueError:
-            raise UrlNotAllowedError(reason="the host name could not be resolved") from None
+            raise UrlNotAllowedError(reason=f"the host name {host} could not be resolved") from None
         if address not in found:
             found.append(address)
     if not found:
-        raise UrlNotAllowedError(reason="the host name could not be resolved")
+        raise UrlNotAllowedError(reason=f"the host name {host} could not be resolved")
     return tuple(found)

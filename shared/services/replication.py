@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
 
-from shared.deadline import Deadline, DeadlineReachedError, Progress
+from shared.deadline import JOB, Deadline, DeadlineReachedError, Progress
 from shared.domain.errors import InvalidInputError, NotFoundError
+from shared.domain.image import utcnow
 from shared.domain.location import ERROR_KEY, Location, LocationStatus
 from shared.domain.quota import QuotaExceededError
 from shared.domain.status import ImageStatus
@@ -161,16 +163,18 @@ class StoreSync:
 
     def _copy(self, job: CopyJob, attempt: int, deadline: Deadline) -> SyncOutcome:
         image_id, store, batch = job.image_id, job.store, job.batch
-        started = self._update(image_id, lambda image: _start_copy(image, store, batch))
+        lease = _CopyLease(self, image_id, store, batch, deadline.holder, self.settings.work_lease_seconds)
+        started = self._update(image_id, lambda image: _start_copy(image, store, batch, lease))
         if isinstance(started, SyncOutcome):
             return started
         image = started
         self.events.image_prepare(image, store, None)
         try:
-            url = self._transfer(image, store, deadline)
+            url = self._transfer(image, store, deadline, lease)
         except DeadlineReachedError as exc:
-            # The copy stays ``uploading``; the job finds it so and writes it again from the start.
+            # The copy stays ``uploading``, held by the job, which finds it so and writes it again from the start.
             try:
+                self._update(image_id, lambda image: _hold_copy(image, store, batch, JOB, lease.seconds))
                 ref = self.jobs.launch(job)
             except JobLaunchError as launch:
                 reason = f"the copy could not finish in time ({exc}) and no job could take it over: {launch}"
@@ -194,7 +198,7 @@ class StoreSync:
             return SyncOutcome.ORPHAN if recorded is SyncOutcome.ORPHAN else SyncOutcome.SKIPPED
         return SyncOutcome.COPIED
 
-    def _transfer(self, image: Image, store: str, deadline: Deadline) -> str:
+    def _transfer(self, image: Image, store: str, deadline: Deadline, lease: _CopyLease) -> str:
         """Stream ``image`` from its best source to ``store``; returns the new location's url."""
         if image.size is None or image.checksum is None or image.os_hash_value is None or image.os_hash_algo is None:
             raise CopyVerificationError(f"image {image.id} has no recorded size or checksums")
@@ -212,6 +216,7 @@ class StoreSync:
         def watched() -> Iterator[bytes]:
             for chunk in read.chunks:
                 progress.advance(len(chunk))
+                lease.beat()
                 yield chunk
 
         try:
@@ -299,7 +304,41 @@ def _copy_of(image: Image, store: str, batch: str | None) -> Location | None:
     return loc
 
 
-def _start_copy(image: Image, store: str, batch: str | None) -> SyncOutcome | None:
+@dataclass
+class _CopyLease:
+    """The deadline of one copy being written: taken when it starts, renewed every third of it as bytes move."""
+
+    sync: StoreSync
+    image_id: str
+    store: str
+    batch: str | None
+    holder: str
+    seconds: int
+    renewed: datetime | None = None
+
+    def take(self, loc: Location) -> None:
+        self.renewed = utcnow()
+        loc.hold(self.holder, self.renewed + timedelta(seconds=self.seconds))
+
+    def beat(self) -> None:
+        now = utcnow()
+        if self.renewed is not None and now - self.renewed < timedelta(seconds=self.seconds / 3):
+            return
+        self.sync._update(
+            self.image_id, lambda image: _hold_copy(image, self.store, self.batch, self.holder, self.seconds)
+        )
+        self.renewed = now
+
+
+def _hold_copy(image: Image, store: str, batch: str | None, holder: str, seconds: int) -> SyncOutcome | None:
+    loc = _copy_of(image, store, batch)
+    if loc is None:
+        return SyncOutcome.SKIPPED
+    loc.hold(holder, utcnow() + timedelta(seconds=seconds))
+    return None
+
+
+def _start_copy(image: Image, store: str, batch: str | None, lease: _CopyLease) -> SyncOutcome | None:
     if image.is_deleted():
         return SyncOutcome.ORPHAN
     loc = image.location(store)
@@ -308,9 +347,9 @@ def _start_copy(image: Image, store: str, batch: str | None) -> SyncOutcome | No
     if _copy_of(image, store, batch) is None or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
         return SyncOutcome.SKIPPED
     assert loc is not None
-    if loc.status is LocationStatus.UPLOADING:
-        return None  # a redelivery after a crash: write again (add replaces)
+    # The writer holds the copy until it lands (a redelivery after a crash writes again: add replaces).
     loc.status = LocationStatus.UPLOADING
+    lease.take(loc)
     return None
 
 
@@ -329,6 +368,7 @@ def _note_error(image: Image, store: str, batch: str | None, reason: str) -> Syn
     if loc is None:
         return SyncOutcome.SKIPPED
     loc.metadata[ERROR_KEY] = reason[:255]
+    loc.release()  # the queue holds the copy until its next delivery (and records it failed after the last)
     return None
 
 

@@ -19,6 +19,7 @@ from shared.domain.errors import (
 )
 from shared.domain.quota import QuotaExceededError
 from shared.domain.upload import UploadMethod, UploadPlan, UploadSession
+from shared.services.streamed_uploads import too_large
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -53,6 +54,7 @@ class Staging:
     def receive(self, image: Image, session: UploadSession, chunks: Iterable[bytes]) -> None:
         """Store the staged bytes and count them; a failure (or a limit passed: 413) returns the image to queued."""
         cap = self.settings.image_size_cap
+        limit = self.settings.api_body_limit
         received = 0
         heartbeat = self.sessions.heartbeat(image.id, session)
 
@@ -62,6 +64,9 @@ class Staging:
                 received += len(chunk)
                 if received > cap:
                     raise RequestTooLargeError(detail=f"the image is larger than the {cap}-byte size cap")
+                if limit and received > limit:
+                    # a chunked body (no Content-Length to refuse it by) past the API function's limit
+                    raise RequestTooLargeError(detail=too_large(limit))
                 heartbeat.beat()
                 yield chunk
 

@@ -1,13 +1,14 @@
 """Glance's upload (``PUT /v2/images/{id}/file``): the bytes stream through the service into the upload bucket.
 
-Plain arguments in, so any entry point can serve it: the API Lambda (bodies up to ``api_body_limit``) or a
-streaming container (no limit). ``start`` opens the session before the body is read; ``receive`` takes the body
-as an iterator of byte chunks, hashes and inspects it on the way to the bucket, and records the outcome before it
-returns, as Glance does.
+Plain arguments in, so any entry point can serve it: the API Lambda (bodies up to ``api_body_limit``) or the
+data plane's container (functions/data_plane: no limit but ``image_size_cap``). ``start`` opens the session before
+the body is read; ``receive`` takes the body as an iterator of byte chunks, hashes and inspects it on the way to the
+bucket (an S3 multipart upload), and records the outcome before it returns, as Glance does: no second read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,8 +29,6 @@ from shared.services.finalize import Outcome, Refusal, RefusalKind, UploadFinali
 from shared.streams.digest import SizeCapExceededError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
     from shared.config import Settings
     from shared.domain.image import Image
     from shared.notifications.events import Events
@@ -38,13 +37,33 @@ if TYPE_CHECKING:
     from shared.upload_bucket import UploadBucket
 
 OCTET_STREAM = "application/octet-stream"
+# The body is hashed in pieces of at least this size: an HTTP server hands it over in ~64 KiB chunks, and each piece
+# the digest takes costs two thread hand-offs (md5 and the secure hash run in parallel).
+DIGEST_PIECE = 1024 * 1024
+
+
+def coalesced(chunks: Iterable[bytes], size: int = DIGEST_PIECE) -> Iterator[bytes]:
+    """``chunks`` joined into pieces of at least ``size`` bytes (the last one may be shorter); order kept."""
+    pending = bytearray()
+    for chunk in chunks:
+        if not pending and len(chunk) >= size:
+            yield chunk
+            continue
+        pending += chunk
+        if len(pending) >= size:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
 
 
 def too_large(limit: int) -> str:
-    """The 413 message of a body over ``limit``: it names the presigned upload that takes any size."""
+    """The 413 message of a body over ``limit`` (the API function's): it names the two paths that take any size."""
     return (
-        f"Request body larger than the {limit} bytes the API accepts. Upload large images directly to storage: "
-        "POST /v2/images/{id}/upload opens a presigned (multipart, resumable) upload; see docs/uploads.md."
+        f"Request body larger than the {limit} bytes the API function accepts. Send image data through the image "
+        "endpoint, whose data plane streams PUT /v2/images/{id}/file and /stage bodies of any size up to "
+        "image_size_cap; where the data plane is off, upload directly to storage: POST /v2/images/{id}/upload opens "
+        "a presigned (multipart, resumable) upload. See docs/uploads.md."
     )
 
 
@@ -93,7 +112,7 @@ class StreamedUploads:
             with self.finalizer.new_digest(image) as stream:
 
                 def teed() -> Iterator[bytes]:
-                    for chunk in chunks:
+                    for chunk in coalesced(chunks):
                         stream.feed(chunk)
                         if limit and stream.size > limit:
                             raise RequestTooLargeError(detail=too_large(limit))

@@ -9,6 +9,11 @@ not grow with the table), and for each, on a fresh read, returns it to queued wi
 ``os_glance_upload_error`` (and the stores of an import in ``os_glance_failed_import``), deletes what its session
 left in the bucket and fails its task. A holder that renewed its lease meanwhile wins: the conditional write sees
 the new deadline and leaves the image alone.
+
+An active image's copy to another store being written by a store_sync worker or a job has a deadline too (its
+lease, renewed as it writes): past it the copy is recorded ``failed`` with the reason (rolling back its request's
+other copies if they all had to succeed) and the copy-image task settles. A copy waiting in the store-sync queue has
+no lease: the queue owns it, and its last delivery records it failed.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from typing import TYPE_CHECKING
 
 from shared.domain.errors import NotFoundError
 from shared.domain.image import Image, utcnow
+from shared.domain.location import ERROR_KEY
 from shared.domain.status import ImageStatus
 from shared.domain.upload import CLIENT_HOLDER, UploadMethod
 
 if TYPE_CHECKING:
+    from shared.domain.location import Location
     from shared.domain.upload import UploadSession
+    from shared.services.replication import Replicator
     from shared.services.tasks import TaskService
     from shared.services.unit_of_work import ImageUnitOfWork
     from shared.services.upload_sessions import UploadSessions
@@ -59,6 +67,8 @@ class Sweeper:
     uow: ImageUnitOfWork
     sessions: UploadSessions
     tasks: TaskService
+    # Deletes the copies an abandoned copy's roll-back removed.
+    replicator: Replicator
     # The store an import writes first (named in os_glance_failed_import with the import's other targets).
     primary_store: str
     page_size: int
@@ -75,11 +85,22 @@ class Sweeper:
         return report
 
     def abandon(self, image_id: str, now: datetime) -> str | None:
-        """Abandon one image if it is overdue at ``now``; the reason, or None if it was not (any more)."""
+        """Abandon one image (or its copies to other stores) if overdue at ``now``; the reason, or None if it was not
+        (any more)."""
         dropped: list[UploadSession] = []
+        copies: list[tuple[list[str], list[Location], list[str | None]]] = []
 
         def change(image: Image) -> str | None:
             dropped.clear()
+            copies.clear()
+            if image.status in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+                batches = {loc.store: loc.batch for loc in image.locations}
+                failed, undone = image.abandon_copies(now)
+                if not failed:
+                    return None
+                copies.append((failed, undone, [batches.get(store) for store in failed]))
+                first = image.location(failed[0])
+                return first.metadata.get(ERROR_KEY) if first is not None else "the copy was abandoned"
             session = image.upload
             reason = abandon_reason(image, now)
             stores = [self.primary_store] if image.status is ImageStatus.IMPORTING else []
@@ -93,6 +114,10 @@ class Sweeper:
             reason = self.uow.update(image_id, change)
         except NotFoundError:
             return None
+        for _, undone, batches in copies:
+            self.replicator.purge(image_id, undone)
+            for batch in dict.fromkeys(batches):
+                self.tasks.settle_copy_task(self.uow.repo, image_id, batch, None)
         for session in dropped:
             self.sessions.discard(session)
             if session.task_id:

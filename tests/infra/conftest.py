@@ -30,6 +30,11 @@ from infra.cdk_app import Deployment, add_deployment  # noqa: E402
 from infra.config import OperatorConfig  # noqa: E402
 
 CEPH_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ops/ceph-rgw-AbCdEf"
+# The ECS job runner the workers hand long work to (built by the data plane's stack; here named as an operator would).
+JOB_CLUSTER = "arn:aws:ecs:eu-west-1:111122223333:cluster/sglance-qa"
+JOB_TASK_DEFINITION = "arn:aws:ecs:eu-west-1:111122223333:task-definition/sglance-qa-job:*"
+JOB_TASK_ROLE = "arn:aws:iam::111122223333:role/sglance-qa-job-task"
+JOB_EXECUTION_ROLE = "arn:aws:iam::111122223333:role/sglance-qa-job-execution"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,14 @@ def operator_config(policy_file: Path) -> OperatorConfig:
         certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/0f1c1a1d-3b7e-4c51-a0e1-b3b0c0ffee01",
         alarm_topic_arn="arn:aws:sns:eu-west-1:111122223333:ops-alarms",
         log_retention_days=30,
+        jobs={
+            "cluster_arn": JOB_CLUSTER,
+            "task_definition_arn": JOB_TASK_DEFINITION,
+            "task_role_arn": JOB_TASK_ROLE,
+            "execution_role_arn": JOB_EXECUTION_ROLE,
+            "subnets": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
+            "security_groups": ["sg-0a1b2c3d"],
+        },
     )  # fmt: skip
 
 

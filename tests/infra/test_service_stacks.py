@@ -15,7 +15,14 @@ from aws_cdk.assertions import Match, Template
 from infra.stacks import access
 from infra.stacks.api import ACCESS_LOG_FORMAT
 from infra.stacks.stateful import WorkQueue
-from tests.infra.conftest import CEPH_SECRET_ARN, Synthesized
+from tests.infra.conftest import (
+    CEPH_SECRET_ARN,
+    JOB_CLUSTER,
+    JOB_EXECUTION_ROLE,
+    JOB_TASK_DEFINITION,
+    JOB_TASK_ROLE,
+    Synthesized,
+)
 from tests.infra.grants import exports, function_grants, render
 
 TABLE = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/qa-sglance-images"
@@ -44,13 +51,18 @@ def _expected_grants(synthesized: Synthesized, name: str) -> set[tuple[str, str]
         work: WorkQueue = queues[key]
         return _arn(d.stateful, work.queue)
 
-    glance = d.api.api if name == "api" else d.workers.workers[name].function
+    glance = {"api": d.api.api, "sweeper": d.workers.sweeper}.get(name) or d.workers.workers[name].function
     stack = d.api if name == "api" else d.workers
     common = _pairs(["logs:CreateLogStream", "logs:PutLogEvents"], _arn(stack, glance.log_group))
     common |= _pairs(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*")
     common |= _pairs(list(access.TABLE_ACTIONS), TABLE, f"{TABLE}/index/*")
     common |= {("events:PutEvents", _arn(d.notifications, d.notifications.bus))}
+    if name == "sweeper":
+        return common | _pairs(["s3:AbortMultipartUpload", "s3:DeleteObject"], OBJECTS)
+    # Every worker may start the job task definition and pass it its two roles (and nothing else of ECS or IAM).
+    common |= {("ecs:RunTask", JOB_TASK_DEFINITION)} | _pairs(["iam:PassRole"], JOB_EXECUTION_ROLE, JOB_TASK_ROLE)
     if name == "api":
+        common -= {("ecs:RunTask", JOB_TASK_DEFINITION)} | _pairs(["iam:PassRole"], JOB_EXECUTION_ROLE, JOB_TASK_ROLE)
         return (
             common
             | _pairs(list(access.API_OBJECT_ACTIONS), OBJECTS)
@@ -85,6 +97,7 @@ FUNCTIONS = {
     "upload_complete": ("workers", "sglance-qa-upload-complete"),
     "import_worker": ("workers", "sglance-qa-import-worker"),
     "store_sync": ("workers", "sglance-qa-store-sync"),
+    "sweeper": ("workers", "sglance-qa-sweeper"),
 }
 
 
@@ -141,7 +154,7 @@ def test_functions__share_one_environment_that_settings_read_back(synthesized: S
         for stack in ("api", "workers")
         for body in synthesized.templates[stack].find_resources("AWS::Lambda::Function").values()
     ]
-    assert len(environments) == 4
+    assert len(environments) == 5
     assert len(set(environments)) == 1
     env = json.loads(environments[0])
     assert env["SGLANCE_AUTH_MODE"] == "keystone"
@@ -161,8 +174,29 @@ def test_functions__share_one_environment_that_settings_read_back(synthesized: S
     assert env["SGLANCE_POLICY_FILE"] == "config/policy.yaml"
     assert env["SGLANCE_PUBLIC_ENDPOINT"] == "https://images.example.org"
     assert env["POWERTOOLS_SERVICE_NAME"] == "serverless-glance"
+    assert env["SGLANCE_JOB_LAUNCHER"] == "ecs"
+    assert env["SGLANCE_JOB_CLUSTER"] == JOB_CLUSTER
+    assert env["SGLANCE_JOB_TASK_DEFINITION"] == JOB_TASK_DEFINITION
+    assert env["SGLANCE_JOB_SUBNETS"] == "subnet-0a1b2c3d,subnet-4e5f6a7b"
     assert "SGLANCE_AWS_ENDPOINT_URL" not in env
     assert not any("PASSWORD" in key and "SECRET_ARN" not in key for key in env)
+
+
+def test_sweeper__runs_on_a_schedule_of_the_sweep_interval_with_no_retries(synthesized: Synthesized) -> None:
+    d = synthesized.deployment
+    function_id = d.workers.get_logical_id(d.workers.sweeper.function.node.default_child)
+    rules = synthesized.templates["workers"].find_resources("AWS::Events::Rule")
+    (rule,) = [body["Properties"] for body in rules.values()]
+
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["State"] == "ENABLED"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    synthesized.templates["workers"].has_resource_properties(
+        "AWS::Lambda::Permission",
+        {"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com", "FunctionName": Match.any_value()},
+    )
 
 
 def test_store_sync_queue__gives_up_after_the_configured_attempts(synthesized: Synthesized) -> None:

@@ -84,3 +84,26 @@ def test_clouds_yaml__of_a_named_keystone__leaves_the_account_to_fill_in() -> No
     assert "image_endpoint_override: http://127.0.0.1:9292" in text
     assert "username: <your user>" in text
     assert mode.settings == {"auth_mode": "keystone", "keystone_url": "https://keystone.example/v3"}
+
+
+def test_keystone_mode__the_data_plane_validates_the_same_tokens(
+    stack: tuple[DevStack, Path], keystone: KeystoneEnv
+) -> None:
+    running, _ = stack
+    assert running.data_plane_endpoint is not None
+    token = {"X-Auth-Token": keystone.token("member-a")}
+    body = {"disk_format": "raw", "container_format": "bare"}
+    image_id = requests.post(f"{running.endpoint}/v2/images", json=body, headers=token, timeout=30).json()["id"]
+    data = os.urandom(6 * 1024 * 1024)  # over the API function's limit: only the data plane takes it
+    octets = {"Content-Type": "application/octet-stream"}
+    file_url = f"{running.endpoint}/v2/images/{image_id}/file"
+
+    anonymous = requests.put(file_url, data=data, headers=octets, timeout=60)
+    trusted = requests.put(file_url, data=data, headers={**octets, "X-Project-Id": "p", "X-Roles": "admin"}, timeout=60)
+    uploaded = requests.put(file_url, data=data, headers={**octets, **token}, timeout=60)
+    downloaded = requests.get(file_url, headers=token, timeout=60)
+
+    assert (anonymous.status_code, trusted.status_code) == (401, 401)
+    assert anonymous.headers["www-authenticate"].startswith("Keystone")
+    assert uploaded.status_code == 204, uploaded.text
+    assert downloaded.status_code == 200 and downloaded.content == data

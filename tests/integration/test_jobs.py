@@ -159,3 +159,27 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+def test_sweep_cost__does_not_grow_with_the_number_of_images(container: Container) -> None:
+    from shared.data.dynamodb.images import DynamoImageRepository
+    from tests.integration.test_dynamodb_repository import CallCounter, _load
+
+    repo = container.image_repository
+    assert isinstance(repo, DynamoImageRepository)
+    in_flight = [_new(container) for _ in range(3)]
+    for image in in_flight:
+        container.streamed_uploads.start(container.images.get(image.id), 4)
+    later = utcnow() + timedelta(seconds=61)
+    counter = CallCounter(repo.botocore_clients())
+
+    _load(repo, 0, 130)
+    small = counter.measure(lambda: repo.overdue(later, 100))
+    _load(repo, 130, 1170)
+    large = counter.measure(lambda: repo.overdue(later, 100))
+    swept = counter.measure(lambda: container.sweeper.sweep(later))
+
+    assert large == small == ({"Query": 4}, 3)  # one Query per sweep shard, reading only the overdue entries
+    calls, _ = swept
+    # The page, then per image: a read and its conditional write (one transaction, entries included).
+    assert calls == {"Query": 4, "GetItem": 3, "TransactWriteItems": 3}

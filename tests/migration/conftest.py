@@ -69,7 +69,9 @@ def target(keystone: KeystoneEnv, tmp_path_factory: pytest.TempPathFactory) -> I
             env.setenv(name, value)
         state = tmp_path_factory.mktemp("migrate-stack")
         try:
-            with DevStack(api_port=0, aws_port=0, state_dir=state, app_factory=keystone_app) as stack:
+            # The data plane off (the deployment's off switch): its process would run on the stack's environment,
+            # without the Keystone settings this app factory adds; downloads then redirect, as deployed without it.
+            with DevStack(api_port=0, aws_port=0, state_dir=state, app_factory=keystone_app, data_plane=False) as stack:
                 yield stack
         finally:
             for app in apps:

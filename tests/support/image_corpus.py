@@ -6,8 +6,8 @@ them the way it parses images made by real tools; where a builder stops short of
 docstring says so. Every image is at most a little over 1 MiB.
 
 ``CORPUS`` lists upload cases (image bytes + declared disk/container format) and the verdict Glance 33's rules
-give them, with this service's one deliberate difference: rich formats declared ``raw`` are refused. The S3
-finaliser and API upload tests reuse it.
+give them, with this service's deliberate differences: rich formats declared ``raw`` are refused, and containers
+other than ``bare`` are inspected too (shared/streams/inspection.py). The S3 finaliser and API upload tests reuse it.
 """
 
 from __future__ import annotations
@@ -515,8 +515,9 @@ CORPUS: list[Case] = [
     Case("iso declared raw", iso_image, "raw", "bare", True, None, 256 * KiB),  # Glance: actual size
     Case("raw bytes declared ami", lambda: raw_image(64 * KiB, random_bytes=True), "ami", "bare", True, None, None),
     Case("raw bytes declared aki", lambda: raw_image(64 * KiB), "aki", "bare", True, None, None),
-    Case("qcow2 in ovf container not inspected", qcow2_image, "qcow2", "ovf", True, None, None),
-    Case("unsafe qcow2 in ami container not inspected", qcow2_with_backing_file, "ami", "ami", True, None, None),
+    # beyond Glance (which inspects bare only): other containers are inspected as the disk they carry
+    Case("qcow2 in ovf container (not a tarball)", qcow2_image, "qcow2", "ovf", True, None, 64 * MiB),
+    Case("unsafe qcow2 in ami container", qcow2_with_backing_file, "ami", "ami", False, "which is qcow2", None),
     # refused: unsafe content declared as what it is
     Case("qcow2 with backing file", qcow2_with_backing_file, "qcow2", "bare", False, "backing_file", None),
     Case("qcow2 with data file", qcow2_with_data_file, "qcow2", "bare", False, "data_file", None),

@@ -1038,3 +1038,26 @@ def test_list__admin__sees_other_projects_private_images(client: TestClient) -> 
     _create(client, MEMBER_B, name="b-private", visibility="private")
 
     assert _names(_list(client, headers=ADMIN)) == ["b-private"]
+
+
+class _BrokenRepository(MemoryImageRepository):
+    """Fails every read with an error nothing in the app expects (a fault injected under the controllers)."""
+
+    def _get(self, image_id: str) -> Any:
+        raise RuntimeError("injected fault")
+
+
+def test_unhandled_error__is_a_500_with_the_request_id_and_an_access_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(Settings(auth_mode="trusted-headers"), {"image_repository": _BrokenRepository()})
+
+    with TestClient(app, raise_server_exceptions=False, headers={"Accept": "application/json"}) as client:
+        response = client.get(f"/v2/images/{uuid.uuid4()}", headers=MEMBER_A)
+
+    request_id = response.headers.get("x-openstack-request-id", "")
+    assert response.status_code == 500
+    assert REQUEST_ID.match(request_id)
+    assert response.json()["code"].startswith("500 ") and "injected fault" not in response.text
+    access = [r for r in caplog.records if r.getMessage() == "request"]
+    assert [(r.request_id, r.status) for r in access] == [(request_id, 500)]  # type: ignore[attr-defined]
+    errors = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert [r.request_id for r in errors] == [request_id]  # type: ignore[attr-defined]

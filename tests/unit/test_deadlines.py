@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from shared.config import Settings
 from shared.data.memory import MemoryImageRepository, MemoryTaskRepository
 from shared.deadline import JOB, Deadline, DeadlineReachedError, Progress
 from shared.domain.context import RequestContext
-from shared.domain.image import Image
+from shared.domain.image import Image, utcnow
 from shared.domain.location import Location, LocationStatus
 from shared.domain.status import ImageStatus
 from shared.domain.task import TaskStatus
@@ -30,7 +31,7 @@ from shared.jobs import CopyJob, FinalizeJob, ImportJob, envelope, read_envelope
 from shared.notifications import RecordingNotifier
 from shared.services.finalize import Outcome
 from shared.services.imports import read_import_request
-from shared.services.replication import JobFailedError, SyncOutcome
+from shared.services.replication import JobFailedError, RetryLaterError, SyncOutcome
 from shared.stores.config import FileStoreConfig
 from shared.stores.registry import StoreSet
 from shared.upload_bucket.memory import MemoryUploadBucket
@@ -256,3 +257,32 @@ def test_copy__that_does_not_fit_and_has_no_job_runner__is_recorded_failed(world
 
     location = world.image(image.id).location("f1")
     assert location is not None and location.status is LocationStatus.FAILED
+
+
+def test_copy__whose_job_died__is_recorded_failed_by_the_sweeper(world: World) -> None:
+    image = _active_image(world)
+    job = CopyJob(image.id, "f1", "b1")
+    assert world.worker.store_sync.run(job, 1, Deadline.after(2)) is SyncOutcome.HANDED_OFF
+    location = world.image(image.id).location("f1")
+    assert location is not None and location.metadata["holder"] == "job" and location.deadline is not None
+    assert world.worker.image_repository.overdue(location.deadline - timedelta(seconds=1), 10) == []
+
+    # The job never runs (its task was stopped): its lease runs out.
+    report = world.worker.sweeper.sweep(location.deadline + timedelta(seconds=1))
+
+    assert "the copy was abandoned: its job made no progress" in report.abandoned[image.id]
+    final = world.image(image.id).location("f1")
+    assert final is not None and final.status is LocationStatus.FAILED and final.deadline is None
+    assert world.image(image.id).status is ImageStatus.ACTIVE
+    assert world.worker.image_repository.overdue(location.deadline + timedelta(days=1), 10) == []
+
+
+def test_copy__waiting_for_its_next_delivery__is_held_by_the_queue_not_swept(world: World, tmp_path: Path) -> None:
+    image = _active_image(world)
+    (tmp_path / image.id).mkdir()  # the target path is taken: the file store cannot write the copy
+    with pytest.raises(RetryLaterError):
+        world.worker.store_sync.run(CopyJob(image.id, "f1", "b1"), 1)
+
+    location = world.image(image.id).location("f1")
+    assert location is not None and location.status is LocationStatus.UPLOADING and location.deadline is None
+    assert world.worker.image_repository.overdue(utcnow() + timedelta(days=30), 10) == []

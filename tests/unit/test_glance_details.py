@@ -91,3 +91,47 @@ def test_store_weights__come_from_the_primary_and_every_store() -> None:
     )
 
     assert settings.store_weights == {"s3": 150, "slow": 50, "other": 0}
+
+
+def test_locations__are_absent_unless_show_multiple_locations() -> None:
+    assert "locations" not in image_view(_image_in("s3"))
+
+
+def test_locations__with_show_multiple_locations__list_complete_copies_by_weight() -> None:
+    image = _image_in("s3", "fast")
+    image.locations.append(Location("copying", "", LocationStatus.PENDING))
+
+    view = image_view(image, store_weights={"s3": 100, "fast": 200}, show_locations=True)
+
+    assert view["locations"] == [
+        {"url": "s://fast/x", "metadata": {"store": "fast"}},
+        {"url": "s://s3/x", "metadata": {"store": "s3"}},
+    ]
+
+
+def test_queued_image__with_show_multiple_locations__has_an_empty_list_over_http() -> None:
+    settings = Settings(auth_mode="trusted-headers", show_multiple_locations=True)
+    app = create_app(settings, {"image_repository": MemoryImageRepository()})
+    with TestClient(app, headers=MEMBER) as http:
+        created = http.post("/v2/images", json={"name": "q"}).json()
+
+        assert created["locations"] == []
+        assert http.get(f"/v2/images/{created['id']}").json()["locations"] == []
+        assert http.get("/v2/images").json()["images"][0]["locations"] == []
+
+
+def test_locations__of_a_shared_image__are_an_empty_list_for_the_member_like_glance() -> None:
+    repo = MemoryImageRepository()
+    settings = Settings(auth_mode="trusted-headers", show_multiple_locations=True)
+    other = {**MEMBER, "X-Project-Id": "project-b", "X-User-Id": "user-b"}
+    with TestClient(create_app(settings, {"image_repository": repo}), headers=MEMBER) as http:
+        image = http.post("/v2/images", json={"name": "s", "visibility": "shared"}).json()
+        # a copy in place without an upload: the memory repository's own dict
+        repo._images[image["id"]].locations = [Location("s3", "s3://bucket/images/x")]
+        assert http.post(f"/v2/images/{image['id']}/members", json={"member": "project-b"}).status_code == 200
+
+        owner_view = http.get(f"/v2/images/{image['id']}").json()
+        member_view = http.get(f"/v2/images/{image['id']}", headers=other).json()
+
+    assert owner_view["locations"] == [{"url": "s3://bucket/images/x", "metadata": {"store": "s3"}}]
+    assert member_view["locations"] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import tracemalloc
 from collections.abc import Callable, Iterator
 
@@ -105,9 +107,16 @@ def test_corpus__is_deterministic_and_small() -> None:
 # ----------------------------------------------------------------------------------------- container format
 
 
-@pytest.mark.parametrize("container_format", ["ovf", "ova", "ami", "aki", "ari", "docker", "compressed", None])
-def test_non_bare_container__skips_inspection(container_format: str | None) -> None:
+@pytest.mark.parametrize("container_format", ["compressed", None])
+def test_compressed_or_no_container__skips_inspection(container_format: str | None) -> None:
     assert inspect(qcow2_with_backing_file(), "qcow2", container_format) == Inspection(None, None, None)
+
+
+@pytest.mark.parametrize("container_format", ["ami", "aki", "ari", "docker", "ova", "ovf"])
+def test_other_containers__are_inspected_as_the_disk_they_carry(container_format: str) -> None:
+    result = inspect(qcow2_with_backing_file(), "qcow2", container_format)
+
+    assert result == Inspection("qcow2", None, "qcow2 image refused: backing_file: image has a backing file")
 
 
 # -------------------------------------------------------------------------------------------------- iso+gpt
@@ -345,3 +354,97 @@ def test_finish__returns_the_same_verdict_and_ends_feeding() -> None:
     assert inspector.finish() is first
     with pytest.raises(RuntimeError):
         inspector.feed(b"more")
+
+
+# ------------------------------------------------------------------------------------- ova/ovf tarballs
+
+
+def _tar(members: list[tuple[str, bytes]], *, fmt: int = tarfile.PAX_FORMAT, kind: bytes = tarfile.REGTYPE) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.type = len(content), kind
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("chunking", list(CHUNKINGS))
+def test_ova__with_a_safe_disk__is_accepted_with_the_disks_virtual_size(chunking: str) -> None:
+    ova = _tar([("appliance.ovf", b"<Envelope/>"), ("appliance.mf", b"SHA256(x)= 00"), ("disk1.qcow2", qcow2_image())])
+
+    assert inspect(ova, "qcow2", "ova", chunks=CHUNKINGS[chunking]) == Inspection("qcow2", 64 * MiB, None)
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_ova__member_names_in_every_tar_dialect__are_read(fmt: int) -> None:
+    folder = "d" * 80 + "/" + "e" * 60  # a long path: a ustar prefix, a GNU long name or a pax path
+    ova = _tar([(f"{folder}/appliance.ovf", b"<Envelope/>"), (f"{folder}/disk.qcow2", qcow2_with_backing_file())],
+               fmt=fmt)  # fmt: skip
+
+    result = inspect(ova, "qcow2", "ova", chunks=_uneven)
+
+    assert (
+        result.error
+        == f"archive member {folder}/disk.qcow2: qcow2 image refused: backing_file: image has a backing file"
+    )
+
+
+def test_ova__every_disk_is_inspected_not_only_the_first() -> None:
+    ova = _tar([("disk1.qcow2", qcow2_image()), ("disk2.qcow2", qcow2_with_backing_file())])
+
+    assert "archive member disk2.qcow2" in (inspect(ova, "qcow2", "ova").error or "")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_tar([("disk.img", raw_image(4 * KiB))])[:1500], "the archive ends inside a member"),
+        (_tar([("appliance.ovf", b"<Envelope/>")]), "the archive holds no disk image"),
+        (_tar([("disk.img", raw_image(4 * KiB))], fmt=tarfile.GNU_FORMAT, kind=tarfile.GNUTYPE_SPARSE), "sparse"),
+    ],
+)
+def test_ova__truncated_empty_or_sparse__is_refused(data: bytes, reason: str) -> None:
+    assert reason in (inspect(data, "raw", "ova").error or "")
+
+
+def test_ova__that_is_not_a_tarball__is_inspected_as_the_disk() -> None:
+    assert inspect(qcow2_with_backing_file(), "qcow2", "ovf").error == (
+        "qcow2 image refused: backing_file: image has a backing file"
+    )
+    assert inspect(raw_image(64 * KiB), "raw", "ova") == Inspection("raw", 64 * KiB, None)
+
+
+def test_ova__whose_archive_qemu_reads_as_a_disk__is_refused() -> None:
+    ova = _tar([("version=1\n", raw_image(4 * KiB))], fmt=tarfile.GNU_FORMAT)
+
+    assert inspect(ova, "raw", "ova").error == "the archive itself reads as a vmdk image to qemu"
+
+
+def test_ova__streamed__holds_only_small_regions_in_memory() -> None:
+    chunk = raw_image(1 * MiB, random_bytes=True)
+    size = 48 * MiB
+    info = tarfile.TarInfo("disk.img")
+    info.size = size
+    header = info.tobuf(format=tarfile.USTAR_FORMAT)
+    inspector = ImageInspector("raw", "ova")
+    tracemalloc.start()
+    try:
+        inspector.feed(header)
+        for _ in range(48):
+            inspector.feed(chunk)
+        inspector.feed(bytes(1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert inspector.finish() == Inspection("raw", size, None)
+    assert peak < 4 * MiB
+
+
+def test_what_qemu_reads_as_vmdk__declared_raw__is_refused_even_without_required_match() -> None:
+    descriptor = b'#\x00\xff\nversion=1\ncreateType="monolithicFlat"\nRW 8 FLAT "/etc/passwd" 0\n'
+
+    result = inspect(descriptor, "raw", require_format_match=False)
+
+    assert result.error is not None and "which qemu reads as vmdk" in result.error

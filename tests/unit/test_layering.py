@@ -15,6 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_PACKAGES = ("functions.api", "functions.upload_complete", "functions.store_sync", "functions.import_worker")
+# The data plane serves the API's own data routes (one code path), so it imports the API's app, and nothing else of
+# the functions; no function imports it.
+DATA_PLANE = "functions.data_plane"
 # What the service talks to the outside world through (each is its own box; services and the composition root
 # wire them).
 ADAPTERS = (
@@ -148,7 +151,7 @@ def test_import_walker__sees_absolute_relative_and_lazy_imports(tmp_path: Path) 
 def test_every_package__has_modules_to_check() -> None:
     assert len(_modules("shared")) > 5
     assert len(_modules("shared.domain")) >= 4
-    assert all(_modules(p) for p in FUNCTION_PACKAGES)
+    assert all(_modules(p) for p in (*FUNCTION_PACKAGES, DATA_PLANE))
 
 
 def test_shared__never_imports_functions_or_devstack() -> None:
@@ -209,9 +212,13 @@ def test_circle_finder__finds_a_circle_through_three_modules() -> None:
 
 @pytest.mark.parametrize("package", FUNCTION_PACKAGES)
 def test_function_package__never_imports_another_function_package(package: str) -> None:
-    others = tuple(p for p in FUNCTION_PACKAGES if p != package)
+    others = tuple(p for p in (*FUNCTION_PACKAGES, DATA_PLANE) if p != package)
 
     assert _violations(package, others) == []
+
+
+def test_data_plane__imports_only_the_api_app_of_the_functions() -> None:
+    assert _violations(DATA_PLANE, ("functions",), allowed=(DATA_PLANE, "functions.api.app")) == []
 
 
 def test_stores_and_streams__import_no_service_repository_or_composition_root() -> None:

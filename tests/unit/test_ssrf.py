@@ -383,7 +383,7 @@ def test_validate__when_the_name_does_not_resolve__is_refused(monkeypatch: pytes
 
     monkeypatch.setattr(socket, "getaddrinfo", fail)
 
-    assert "could not be resolved" in refusal("http://nowhere.invalid/")
+    assert "the host name nowhere.invalid could not be resolved" in refusal("http://nowhere.invalid/")
 
 
 def test_validate__when_the_resolver_returns_nothing__is_refused(dns: Callable[..., list[str]]) -> None:

@@ -50,6 +50,13 @@ class ImagesController:
         """The extra properties ``ctx`` may read (property protections); never written back to the image."""
         return self.protections.readable(ctx, image.extra_properties)
 
+    def shows_locations(self, ctx: RequestContext, image: Image) -> bool | None:
+        """Whether ``image``'s body lists its locations for ``ctx``: None when show_multiple_locations is off (no
+        ``locations`` at all), else whether ``get_image_location`` passes (Glance shows an empty list if not)."""
+        if not self.settings.show_multiple_locations:
+            return None
+        return self.policies.for_context(ctx).check("get_image_location", image)
+
     def _visible(self, ctx: RequestContext, image_id: str) -> tuple[Image, ImagePolicy]:
         policy = self.policies.for_context(ctx)
         return visible_image(self.images, policy, image_id), policy

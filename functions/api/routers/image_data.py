@@ -1,4 +1,5 @@
-"""HTTP routes of image data: Glance's PUT/GET /file and our presigned upload sessions."""
+"""HTTP routes of image data: Glance's PUT/GET /file and PUT /stage (``data_router``: what the data plane serves,
+with the API function's body limit lifted), the import call and our presigned upload sessions (``router``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from functions.api.wire import opened_upload_view, part_urls_view, upload_status
 from shared.domain.errors import InvalidInputError, StoreUnavailableError
 
 router = APIRouter(prefix="/v2/images")
+# The routes whose bodies are image data: the front door sends their paths to the data plane (shared/data_routes.py).
+data_router = APIRouter(prefix="/v2/images")
 
 
-@router.put("/{image_id}/file", status_code=204, response_model=None)
+@data_router.put("/{image_id}/file", status_code=204, response_model=None)
 async def upload_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Glance's upload: bytes through the API, verified and recorded before the response."""
     data.check_body(request.headers.get("content-type"), _int_header(request, "content-length"))
@@ -30,7 +33,7 @@ async def upload_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, d
     return Response(status_code=204)
 
 
-@router.put("/{image_id}/stage", status_code=204, response_model=None)
+@data_router.put("/{image_id}/stage", status_code=204, response_model=None)
 async def stage_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Glance's staging for glance-direct import: the image shows ``uploading`` until the import call."""
     data.check_body(request.headers.get("content-type"), _int_header(request, "content-length"))
@@ -82,7 +85,7 @@ def _int_header(request: Request, name: str) -> int | None:
     return value
 
 
-@router.get("/{image_id}/file", response_model=None)
+@data_router.get("/{image_id}/file", response_model=None)
 def download_file(request: Request, image_id: ImageIdDep, ctx: ContextDep, data: ImageDataDep) -> Response:
     """Image bytes: 204 without data, a presigned redirect, or a (ranged) stream."""
     download = data.download(

@@ -26,7 +26,12 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
     settings = images.settings
     headers["OpenStack-image-store-ids"] = ",".join([settings.primary_store_id, *settings.store_configs])
     return JSONResponse(
-        image_view(image, images.visible_properties(ctx, image), images.settings.store_weights),
+        image_view(
+            image,
+            images.visible_properties(ctx, image),
+            images.settings.store_weights,
+            show_locations=images.shows_locations(ctx, image),
+        ),
         status_code=201,
         headers=headers,
     )
@@ -40,7 +45,10 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> JSONRes
     weights = images.settings.store_weights
     kept = [(k, v) for k, v in params if k != "marker"]
     body: dict[str, Any] = {
-        "images": [image_view(i, images.visible_properties(ctx, i), weights) for i in page.items],
+        "images": [
+            image_view(i, images.visible_properties(ctx, i), weights, show_locations=images.shows_locations(ctx, i))
+            for i in page.items
+        ],
         "first": "/v2/images" + (f"?{urlencode(kept)}" if kept else ""),
         "schema": "/v2/schemas/images",
     }
@@ -55,7 +63,14 @@ def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> JSONRes
 def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> JSONResponse:
     """Show one image."""
     image = images.show(ctx, image_id)
-    return JSONResponse(image_view(image, images.visible_properties(ctx, image), images.settings.store_weights))
+    return JSONResponse(
+        image_view(
+            image,
+            images.visible_properties(ctx, image),
+            images.settings.store_weights,
+            show_locations=images.shows_locations(ctx, image),
+        )
+    )
 
 
 @router.patch("/{image_id}", response_model=None)
@@ -65,7 +80,14 @@ def update_image(
     """Apply a JSON patch in either of Glance's patch media types."""
     changes = parse_changes(request.headers.get("content-type"), body, images.settings)
     image = images.update(ctx, image_id, changes)
-    return JSONResponse(image_view(image, images.visible_properties(ctx, image), images.settings.store_weights))
+    return JSONResponse(
+        image_view(
+            image,
+            images.visible_properties(ctx, image),
+            images.settings.store_weights,
+            show_locations=images.shows_locations(ctx, image),
+        )
+    )
 
 
 @router.delete("/{image_id}", status_code=204, response_model=None)
