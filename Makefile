@@ -99,7 +99,7 @@ run-keystone: install
 	$(BIN)/python -m devstack --keystone
 
 # Tempest's image tests and glance-tempest-plugin against the local stack in Keystone mode, both format profiles;
-# rewrites docs/conformance.md (ours against real Glance 33, per test). ~15-20 min: not part of `make test`.
+# rewrites docs/conformance.md (ours against real Glance 33, per test). About 30 min on 2 cores: not part of `make test`.
 # TEMPEST_ARGS="--profile default --suite tempest" narrows it.
 tempest: install
 	$(BIN)/python -m tests.conformance.tempest $(TEMPEST_ARGS)

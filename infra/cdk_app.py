@@ -6,11 +6,16 @@ and per-field overrides (``-c stage=qa``). The stacks, in deployment order:
 - ``sglance-<stage>-stateful``: the images table, the image bucket (+ access logs), the work queues and DLQs;
 - ``sglance-<stage>-secrets``: Keystone service credentials, the stores' keys (Secrets Manager);
 - ``sglance-<stage>-notifications``: the EventBridge bus;
+- ``sglance-<stage>-registry``: the ECR repository of the data plane's container image;
+- ``sglance-<stage>-dataplane``: the network, the ECS cluster and job task definition, and (``data_plane`` on) the
+  streaming service behind its internal load balancer;
 - ``sglance-<stage>-api``: the HTTP API and the API function;
 - ``sglance-<stage>-workers``: upload_complete, import_worker, store_sync, with DLQ alarms;
+- ``sglance-<stage>-frontdoor`` (``data_plane`` on): the CloudFront distribution, the one endpoint;
 - ``sglance-<stage>-monitoring``: the dashboard.
 
-Lambda code is built without Docker by ``infra/packaging.py`` when the app runs.
+Lambda code is built without Docker by ``infra/packaging.py`` when the app runs, and the container image's OCI
+layout from the same files by ``infra/image.py`` (pushed by ``python -m infra.image push``).
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from aws_cdk import App, Aws, Environment, Stack, Tags, Validations, cx_api  # n
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from infra.config import OperatorConfig, check_snapstart_region, function_environment, load_config  # noqa: E402
+from infra.image import BuiltImage, build_image  # noqa: E402
 from infra.packaging import CONFIG_DIR, DEFAULT_BUILD_DIR, build_package  # noqa: E402
 from infra.stacks.api import ApiStack  # noqa: E402
+from infra.stacks.dataplane import DataPlaneStack, RegistryStack  # noqa: E402
+from infra.stacks.frontdoor import FrontDoorStack  # noqa: E402
 from infra.stacks.function import FunctionCode  # noqa: E402
 from infra.stacks.monitoring import MonitoringStack  # noqa: E402
 from infra.stacks.notifications import NotificationsStack  # noqa: E402
@@ -53,14 +61,20 @@ class Deployment:
     stateful: StatefulStack
     secrets: SecretsStack
     notifications: NotificationsStack
+    registry: RegistryStack
+    dataplane: DataPlaneStack
     api: ApiStack
     workers: WorkersStack
+    frontdoor: FrontDoorStack | None
     monitoring: MonitoringStack
+    image: BuiltImage
 
     @property
     def stacks(self) -> tuple[Stack, ...]:
         """Every stack, in deployment order."""
-        return (self.stateful, self.secrets, self.notifications, self.api, self.workers, self.monitoring)
+        middle: tuple[Stack, ...] = (self.registry, self.dataplane, self.api, self.workers)
+        edge: tuple[Stack, ...] = (self.frontdoor,) if self.frontdoor is not None else ()
+        return (self.stateful, self.secrets, self.notifications, *middle, *edge, self.monitoring)
 
 
 def read_config(app: App) -> OperatorConfig:
@@ -123,6 +137,23 @@ def add_deployment(app: App, config: OperatorConfig, *, build_dir: Path = DEFAUL
         policy_paths=policy_paths,
     )
     props = ServiceProps(config, code, environment, stateful, secrets, notifications)
+    image = build_image(config.architecture, package=package, base=config.container_base_image)
+    registry = RegistryStack(
+        app,
+        f"{prefix}-registry",
+        config=config,
+        env=env,
+        description=f"Serverless Glance ({config.stage}): the data plane's image repository",
+    )
+    dataplane = DataPlaneStack(
+        app,
+        f"{prefix}-dataplane",
+        props=props,
+        repository=registry.repository,
+        image=image,
+        env=env,
+        description=f"Serverless Glance ({config.stage}): network, ECS cluster, jobs and the streaming data plane",
+    )
     api = ApiStack(
         app,
         f"{prefix}-api",
@@ -134,9 +165,22 @@ def add_deployment(app: App, config: OperatorConfig, *, build_dir: Path = DEFAUL
         app,
         f"{prefix}-workers",
         props=props,
+        jobs=dataplane.jobs,
         env=env,
         description=f"Serverless Glance ({config.stage}): queue workers",
     )
+    frontdoor = None
+    if dataplane.load_balancer is not None:
+        frontdoor = FrontDoorStack(
+            app,
+            f"{prefix}-frontdoor",
+            config=config,
+            http_api_id=api.http_api.api_id,
+            load_balancer=dataplane.load_balancer,
+            logs_bucket=dataplane.logs_bucket,
+            env=env,
+            description=f"Serverless Glance ({config.stage}): CloudFront front door, the one endpoint",
+        )
     monitoring = MonitoringStack(
         app,
         f"{prefix}-monitoring",
@@ -149,16 +193,22 @@ def add_deployment(app: App, config: OperatorConfig, *, build_dir: Path = DEFAUL
     )
     Tags.of(app).add("project", "serverless-glance")
     Tags.of(app).add("stage", config.stage)
-    return Deployment(config, stateful, secrets, notifications, api, workers, monitoring)
+    return Deployment(
+        config, stateful, secrets, notifications, registry, dataplane, api, workers, frontdoor, monitoring, image
+    )
 
 
 def build_app(outdir: str | None = None, *, nag: bool = True) -> App:
     """The app with every stack, checked by cdk-nag's AwsSolutions rules when ``nag`` (synth fails on findings)."""
+    return _build(outdir, nag=nag)[0]
+
+
+def _build(outdir: str | None, *, nag: bool) -> tuple[App, Deployment]:
     app = App(outdir=outdir or os.environ.get("CDK_OUTDIR", DEFAULT_OUTDIR))
-    add_deployment(app, read_config(app))
+    deployment = add_deployment(app, read_config(app))
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return app
+    return app, deployment
 
 
 def describe_assembly(assembly: cx_api.CloudAssembly) -> str:
@@ -201,8 +251,16 @@ def _shown(path: Path) -> str:
 
 def main() -> None:
     """Synthesize the cloud assembly and say what it holds (on stderr: the cdk CLI owns stdout)."""
-    assembly = build_app().synth()
+    app, deployment = _build(None, nag=True)
+    assembly = app.synth()
     print(describe_assembly(assembly), file=sys.stderr)
+    image = deployment.image
+    print(
+        f"Container image (OCI layout, tag {image.tag}): {_shown(image.layout)}; push it after deploying "
+        f"{deployment.registry.stack_name}: python -m infra.image push --ecr --layout {_shown(image.layout)} "
+        "--repository <ImageRepositoryUri>",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

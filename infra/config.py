@@ -91,6 +91,37 @@ class LambdaSizing(_Strict):
     timeout_s: int = Field(ge=1, le=900)
 
 
+# Fargate's CPU units and the memory (MiB) each allows (the ECS developer guide's task size table).
+_FARGATE_MEMORY = {
+    256: range(512, 2049, 512),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+    8192: range(16384, 61441, 4096),
+    16384: range(32768, 122881, 8192),
+}
+
+
+class TaskSizing(_Strict):
+    """CPU units and memory of one Fargate task (a combination Fargate offers)."""
+
+    cpu: int
+    memory_mib: int
+
+    @model_validator(mode="after")
+    def _fargate_combination(self) -> TaskSizing:
+        if self.cpu not in _FARGATE_MEMORY:
+            raise ValueError(f"cpu must be one of {sorted(_FARGATE_MEMORY)} (Fargate CPU units)")
+        if self.memory_mib not in _FARGATE_MEMORY[self.cpu]:
+            allowed = _FARGATE_MEMORY[self.cpu]
+            raise ValueError(
+                f"memory_mib {self.memory_mib} is not offered with cpu {self.cpu}: "
+                f"{allowed.start}-{allowed.stop - 1} MiB in steps of {allowed.step}"
+            )
+        return self
+
+
 class JobRunner(_Strict):
     """The ECS job the workers hand the work that does not fit a Lambda to (docs/operators.md, "The job runner"):
     the cluster, the job task definition (the data plane's container image) and its two roles, and its network."""
@@ -174,6 +205,18 @@ class OperatorConfig(_Strict):
     # An SNS topic the alarms notify (optional).
     alarm_topic_arn: str | None = None
 
+    # -- data plane and jobs (ECS Fargate, infra/stacks/dataplane.py; docs/operators.md, "Data plane") ------------
+    # On: a Fargate service behind a load balancer streams PUT/GET /file and PUT /stage, and a CloudFront front door
+    # sends those paths there and everything else to API Gateway (the one endpoint for clients). Off: no service, no
+    # load balancer, no front door; clients upload through presigned URLs only and the data plane costs nothing.
+    data_plane: bool = True
+    data_plane_task: TaskSizing = TaskSizing(cpu=1024, memory_mib=2048)
+    data_plane_desired_count: int = Field(default=1, ge=1, le=100)
+    # What runs as an ECS task when a worker's deadline is too short (RunTask of the job task definition, on or off).
+    job_task: TaskSizing = TaskSizing(cpu=1024, memory_mib=2048)
+    # The image the container's interpreter comes from (infra/image.py): a CPython 3.13 on glibc >= 2.34.
+    container_base_image: str = "public.ecr.aws/docker/library/python:3.13-slim-bookworm"
+
     # -- emulators only ------------------------------------------------------------------------------------------
     # The AWS endpoint of a MiniStack or LocalStack deployment (loopback or the emulator's own host names only, so
     # it can never redirect a real deployment). Unset on AWS.
@@ -218,6 +261,11 @@ class OperatorConfig(_Strict):
     def _consistent(self) -> OperatorConfig:
         if (self.domain_name is None) != (self.certificate_arn is None):
             raise ValueError("domain_name and certificate_arn go together")
+        if self.data_plane and self.certificate_arn and self.certificate_arn.split(":")[3:4] != ["us-east-1"]:
+            raise ValueError(
+                "with the data plane on, the custom domain is the CloudFront front door's, and CloudFront takes "
+                "ACM certificates from us-east-1 only: give certificate_arn of a us-east-1 certificate"
+            )
         # The whole runtime configuration must be valid now, not at the first cold start.
         try:
             settings = self.runtime_settings()

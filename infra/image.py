@@ -301,6 +301,11 @@ class Registry:
         data: bytes = response.content
         return data
 
+    def has_manifest(self, reference: str) -> bool:
+        """Whether the repository holds a manifest under ``reference``."""
+        response = self._request("HEAD", f"{self.base}/manifests/{reference}", headers={"Accept": _ACCEPT})
+        return bool(response.status_code == 200)
+
     def has_blob(self, digest: str) -> bool:
         """Whether the repository holds the blob."""
         return bool(self._request("HEAD", f"{self.base}/blobs/{digest}").status_code == 200)
@@ -367,6 +372,9 @@ def push_image(
         target.registry, target.repository, basic_auth=target_auth, insecure=target.registry in insecure_registries
     )
     try:
+        if sink.has_manifest(target.reference):
+            # Tags are content hashes (and immutable in ECR): this image is there already.
+            return str(Reference(target.registry, target.repository, target.reference))
         base_manifest = _platform_manifest(source, base_ref.reference, _GOARCH[image.architecture])
         base_config = json.loads(source.blob(base_manifest["config"]["digest"]))
         for layer in base_manifest["layers"]:

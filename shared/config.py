@@ -25,7 +25,9 @@ DEFAULT_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow
 DEFAULT_CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 
 AuthMode = Literal["keystone", "trusted-headers"]
-IMPORT_METHODS = ("glance-direct", "web-download", "copy-image")
+IMPORT_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
+# Glance's [glance_download_properties] extra_properties: the remote image's properties glance-download copies.
+GLANCE_DOWNLOAD_PROPERTIES = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
 _STORE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -122,8 +124,11 @@ class Settings(BaseSettings):
     # Upper bound on index entries one list request may examine when filters discard candidates.
     list_scan_budget: int = Field(default=2000, ge=1)
 
-    # Glance's enabled_import_methods (glance-download is not offered).
+    # Glance's enabled_import_methods. glance-download is on by default here (Glance's default leaves it off); it
+    # needs auth_mode=keystone (the caller's token and catalog) and the remote endpoints allowed by the URL policy.
     enabled_import_methods: Annotated[tuple[str, ...], NoDecode] = IMPORT_METHODS
+    # Property name prefixes glance-download copies from the remote image (Glance's extra_properties).
+    glance_download_properties: Annotated[tuple[str, ...], NoDecode] = GLANCE_DOWNLOAD_PROPERTIES
 
     # -- image data -----------------------------------------------------------------------------
     # Largest image accepted, in bytes (Glance's image_size_cap, 1 TiB).
@@ -369,6 +374,7 @@ class Settings(BaseSettings):
         "container_formats",
         "dev_roles",
         "enabled_import_methods",
+        "glance_download_properties",
         "replicate_to",
         "web_download_allowed_schemes",
         "web_download_allowed_ports",

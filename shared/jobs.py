@@ -30,7 +30,7 @@ class _Job:
 
 @dataclass(frozen=True)
 class ImportJob(_Job):
-    """Finish one import (``glance-direct``, ``web-download``, or a service-added ``location``)."""
+    """Finish one import (``glance-direct``, ``web-download``, ``glance-download``, or a service-added ``location``)."""
 
     method: str
     image_id: str
@@ -43,6 +43,12 @@ class ImportJob(_Job):
     store: str | None = None
     url: str | None = None
     validation_data: dict[str, str] | None = None
+    # glance-download: the remote region's image, the catalog interface, and the caller's token (Glance's flow keeps
+    # it in the task's context; here it travels in the job, never in its repr or in an error message).
+    glance_region: str | None = None
+    glance_image_id: str | None = None
+    glance_service_interface: str | None = None
+    auth_token: str | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def read_envelope(body: Mapping[str, Any]) -> Job:
     """The job of an envelope (MalformedJobError for anything else)."""
     kind, message = body.get("kind"), body.get("job")
     if not isinstance(message, dict):
-        raise MalformedJobError(f"job envelope without a job: {dict(body)!r}")
+        raise MalformedJobError(f"job envelope without a job: {list(body)!r}")
     if kind == FINALIZE:
         return FinalizeJob(**_strings(message, ("key",), ("request_id",)))
     if kind == IMPORT:
@@ -116,26 +122,33 @@ def read_envelope(body: Mapping[str, Any]) -> Job:
     raise MalformedJobError(f"unknown job kind {kind!r}")
 
 
+def _shown(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as an error may show it: a caller's token is never printed."""
+    return {k: ("***" if k == "auth_token" else v) for k, v in body.items()}
+
+
 def _strings(body: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in required:
         if not isinstance(body.get(name), str):
-            raise MalformedJobError(f"job without {name!r}: {dict(body)!r}")
+            raise MalformedJobError(f"job without {name!r}: {_shown(body)!r}")
         fields[name] = body[name]
     for name in optional:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
-            raise MalformedJobError(f"job with a malformed {name!r}: {dict(body)!r}")
+            raise MalformedJobError(f"job with a malformed {name!r}: {_shown(body)!r}")
         fields[name] = value
     return fields
 
 
 def import_job(body: Mapping[str, Any]) -> ImportJob:
     """The import job of a queue message."""
-    fields = _strings(body, ("method", "image_id", "session_id"), ("request_id", "task_id", "uri", "store", "url"))
+    optional = ("request_id", "task_id", "uri", "store", "url")
+    remote = ("glance_region", "glance_image_id", "glance_service_interface", "auth_token")
+    fields = _strings(body, ("method", "image_id", "session_id"), optional + remote)
     validation = body.get("validation_data")
     if validation is not None and not isinstance(validation, dict):
-        raise MalformedJobError(f"job with malformed validation_data: {dict(body)!r}")
+        raise MalformedJobError(f"job with malformed validation_data: {_shown(body)!r}")
     return ImportJob(**fields, validation_data=validation)
 
 

@@ -146,60 +146,50 @@ def get_members_controller(request: Request) -> MembersController:
 MembersDep = Annotated[MembersController, Depends(get_members_controller)]
 
 
-def get_stores_controller(request: Request) -> StoresController:
-    """The stores controller."""
+# Controllers of the routes off the image path: imported on first use, so cold start does not pay for them. At run
+# time their dependencies are typed ``Any`` (naming the class would import it); type checkers see the class.
+def _lazy_controller(name: str, build: Callable[[Container], Any]) -> Any:
+    def get(request: Request) -> Any:
+        return _per_app(request, name, build)
+
+    get.__name__ = f"get_{name}"
+    return Annotated[Any, Depends(get)]
+
+
+def _stores(c: Container) -> StoresController:
     from functions.api.controllers.stores import StoresController
 
-    return _per_app(request, "stores_controller", lambda c: StoresController(c.images, c.policies, c.locations))
+    return StoresController(c.images, c.policies, c.locations)
+
+
+def _tasks(c: Container) -> TasksController:
+    from functions.api.controllers.tasks import TasksController
+
+    return TasksController(c.tasks, c.images, c.imports, _factory(c), c.policies, c.settings)
+
+
+def _quotas(c: Container) -> QuotasController:
+    from functions.api.controllers.quotas import QuotasController
+
+    return QuotasController(c.quotas, c.policies)
+
+
+def _metadefs(c: Container) -> MetadefsController:
+    from functions.api.controllers.metadefs import MetadefsController
+
+    return MetadefsController(c.metadefs, c.policies, c.settings)
 
 
 if TYPE_CHECKING:
     StoresDep = StoresController
-else:
-    StoresDep = Annotated[Any, Depends(get_stores_controller)]
-
-
-def get_tasks_controller(request: Request) -> TasksController:
-    """The tasks controller."""
-    from functions.api.controllers.tasks import TasksController
-
-    return _per_app(
-        request,
-        "tasks_controller",
-        lambda c: TasksController(c.tasks, c.images, c.imports, _factory(c), c.policies, c.settings),
-    )
-
-
-if TYPE_CHECKING:
     TasksDep = TasksController
-else:
-    TasksDep = Annotated[Any, Depends(get_tasks_controller)]
-
-
-def get_quotas_controller(request: Request) -> QuotasController:
-    """The quotas controller."""
-    from functions.api.controllers.quotas import QuotasController
-
-    return _per_app(request, "quotas_controller", lambda c: QuotasController(c.quotas, c.policies))
-
-
-if TYPE_CHECKING:
     QuotasDep = QuotasController
-else:
-    QuotasDep = Annotated[Any, Depends(get_quotas_controller)]
-
-
-def get_metadefs_controller(request: Request) -> MetadefsController:
-    """The metadata definitions catalog's controller."""
-    from functions.api.controllers.metadefs import MetadefsController
-
-    return _per_app(request, "metadefs_controller", lambda c: MetadefsController(c.metadefs, c.policies, c.settings))
-
-
-if TYPE_CHECKING:
     MetadefsDep = MetadefsController
 else:
-    MetadefsDep = Annotated[Any, Depends(get_metadefs_controller)]
+    StoresDep = _lazy_controller("stores_controller", _stores)
+    TasksDep = _lazy_controller("tasks_controller", _tasks)
+    QuotasDep = _lazy_controller("quotas_controller", _quotas)
+    MetadefsDep = _lazy_controller("metadefs_controller", _metadefs)
 
 
 # Path parameters are read from the matched route instead of being declared as function parameters:

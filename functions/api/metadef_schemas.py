@@ -7,9 +7,8 @@ server checks bodies with ``shared/domain/metadefs.py``, which follows the same 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
-Schema = dict[str, Any]
+from functions.api.schemas import Schema, collection_schema
 
 _TYPES = ["array", "boolean", "integer", "number", "object", "string", None]
 
@@ -61,23 +60,6 @@ def _property_fields() -> Schema:
         "minItems": {"$ref": "#/definitions/positiveIntegerDefault0"},
         "uniqueItems": {"type": "boolean", "default": False},
         "additionalItems": {"type": "boolean"},
-    }
-
-
-def _list_schema(name: str, item: Schema, key: str) -> Schema:
-    return {
-        "name": name,
-        "properties": {
-            key: {"type": "array", "items": item},
-            "first": {"type": "string"},
-            "next": {"type": "string"},
-            "schema": {"type": "string"},
-        },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],  # fmt: skip
     }
 
 
@@ -181,19 +163,15 @@ def _namespace() -> Schema:
 def metadef_schemas() -> dict[str, Schema]:
     """Every metadefs schema by its name under ``/v2/schemas/metadefs/`` (built once; callers must not mutate)."""
     namespace, obj, association, tag = _namespace(), _object(), _association(), _tag()
-    namespaces = _list_schema("namespaces", namespace, "namespaces")
+    namespaces = collection_schema("namespaces", namespace)
     namespaces["definitions"] = _definitions()
-    objects = _list_schema("objects", obj, "objects")
+    objects = collection_schema("objects", obj)
     objects["definitions"] = _definitions()
-    associations = _list_schema("resource_type_associations", association, "resource_type_associations")
-    properties = {
-        "name": "properties",
-        "properties": {"properties": {"$ref": "#/definitions/property_type"}, "first": {"type": "string"},
-                       "next": {"type": "string"}, "schema": {"type": "string"}},
-        "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
-                  {"rel": "describedby", "href": "{schema}"}],
-        "definitions": {**_definitions(), "property_type": _definitions()["property"]},
-    }  # fmt: skip
+    associations = collection_schema("resource_type_associations", association)
+    # The properties collection is keyed by name: a map of property types where the others hold an array.
+    properties = collection_schema("properties", {})
+    properties["properties"]["properties"] = {"$ref": "#/definitions/property_type"}
+    properties["definitions"] = {**_definitions(), "property_type": _definitions()["property"]}
     return {
         "namespace": namespace,
         "namespaces": namespaces,
@@ -204,5 +182,5 @@ def metadef_schemas() -> dict[str, Schema]:
         "resource_type": association,
         "resource_types": associations,
         "tag": tag,
-        "tags": _list_schema("tags", tag, "tags"),
+        "tags": collection_schema("tags", tag),
     }

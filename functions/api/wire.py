@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from functions.api.schemas import UUID_PATTERN, Schema, image_properties
 from shared.config import Settings
@@ -86,6 +87,18 @@ def is_uuid(value: str) -> bool:
 def isotime(value: datetime) -> str:
     """Glance's timestamp format: second precision, ``Z`` suffix."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def page_view(
+    key: str, items: list[Any], path: str, schema: str, params: Iterable[tuple[str, str]], next_marker: str | None
+) -> dict[str, Any]:
+    """A page of a collection under ``key`` with Glance's links: ``first`` is the request's query without its
+    ``marker``, ``next`` (while a page follows) the same query with the next page's marker."""
+    kept = [(k, v) for k, v in params if k != "marker"]
+    body: dict[str, Any] = {key: items, "first": path + (f"?{urlencode(kept)}" if kept else ""), "schema": schema}
+    if next_marker is not None:
+        body["next"] = f"{path}?{urlencode([*kept, ('marker', next_marker)])}"
+    return body
 
 
 def image_view(

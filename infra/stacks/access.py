@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aws_cdk import Acknowledgment, Aws, Validations
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
@@ -42,6 +43,13 @@ UPLOAD_COMPLETE_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:GetObje
 IMPORT_WORKER_OBJECT_ACTIONS = API_OBJECT_ACTIONS
 # Reads the primary copy to replicate it; deletes it when an image's locations are purged.
 STORE_SYNC_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject")
+# The data plane serves the API's data routes with the API's code: what the API may do with image objects.
+DATA_PLANE_OBJECT_ACTIONS = API_OBJECT_ACTIONS
+# A job runs the finaliser, the import worker or store_sync past a Lambda's deadline: what any of them may do.
+JOB_OBJECT_ACTIONS = tuple(
+    sorted(set(UPLOAD_COMPLETE_OBJECT_ACTIONS) | set(IMPORT_WORKER_OBJECT_ACTIONS) | set(STORE_SYNC_OBJECT_ACTIONS))
+)
+
 # Deletes what an abandoned session left: its object, its open multipart upload.
 SWEEPER_OBJECT_ACTIONS = ("s3:AbortMultipartUpload", "s3:DeleteObject")
 
@@ -56,10 +64,10 @@ def image_objects_arn(bucket_name: str) -> str:
     return f"arn:{Aws.PARTITION}:s3:::{bucket_name}/{IMAGE_OBJECT_PREFIX}*"
 
 
-def grant_table(role: iam.Role, table_name: str) -> None:
+def grant_table(role: iam.IRole, table_name: str) -> None:
     """Item reads and writes on the images table and its indexes; no Scan, no table administration."""
     arn = table_arn(table_name)
-    role.add_to_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[arn, f"{arn}/index/*"]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[arn, f"{arn}/index/*"]))
     Validations.of(role).acknowledge(
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::{_nag(arn)}/index/*]",
@@ -68,10 +76,10 @@ def grant_table(role: iam.Role, table_name: str) -> None:
     )
 
 
-def grant_image_objects(role: iam.Role, bucket_name: str, actions: Iterable[str]) -> None:
+def grant_image_objects(role: iam.IRole, bucket_name: str, actions: Iterable[str]) -> None:
     """``actions`` on the image objects only (``images/*``), never on the bucket itself."""
     arn = image_objects_arn(bucket_name)
-    role.add_to_policy(iam.PolicyStatement(actions=sorted(actions), resources=[arn]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=sorted(actions), resources=[arn]))
     Validations.of(role).acknowledge(
         Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::{_nag(arn)}]",
@@ -83,26 +91,26 @@ def grant_image_objects(role: iam.Role, bucket_name: str, actions: Iterable[str]
     )
 
 
-def grant_send(role: iam.Role, queue: sqs.IQueue) -> None:
+def grant_send(role: iam.IRole, queue: sqs.IQueue) -> None:
     """Send messages to ``queue`` (and look up its URL)."""
-    role.add_to_policy(
+    role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"], resources=[queue.queue_arn]
         )
     )
 
 
-def grant_put_events(role: iam.Role, bus: events.IEventBus) -> None:
+def grant_put_events(role: iam.IRole, bus: events.IEventBus) -> None:
     """Publish image events on the bus."""
-    role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn]))
 
 
-def grant_read_secrets(role: iam.Role, arns: Iterable[str]) -> None:
+def grant_read_secrets(role: iam.IRole, arns: Iterable[str]) -> None:
     """Read the current value of each secret (ARNs, or the name patterns of ``secrets.secret_arn_pattern``)."""
     resources = sorted(arns)
     if not resources:
         return
-    role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=resources))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=resources))
     for arn in resources:
         if arn.endswith("-??????"):
             Validations.of(role).acknowledge(
@@ -114,6 +122,30 @@ def grant_read_secrets(role: iam.Role, arns: Iterable[str]) -> None:
                     ),
                 )
             )
+
+
+def job_task_definition_arn(family: str) -> str:
+    """Every revision of the job task definition ``family`` (RunTask by family runs its latest ACTIVE one)."""
+    return f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:task-definition/{family}:*"
+
+
+def grant_run_job(role: iam.IRole, family: str, task: ecs.TaskDefinition) -> None:
+    """Start the job task (``ecs:RunTask`` of its family) and hand it its two roles (``iam:PassRole``)."""
+    arn = job_task_definition_arn(family)
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["ecs:RunTask"], resources=[arn]))
+    passed = [task.task_role.role_arn]
+    if task.execution_role is not None:
+        passed.append(task.execution_role.role_arn)
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["iam:PassRole"], resources=passed))
+    Validations.of(role).acknowledge(
+        Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::{_nag(arn)}]",
+            reason=(
+                "RunTask names the job task definition by family, which runs its newest revision; ':*' is every "
+                "revision of that one family (each deployment registers a new one), nothing else."
+            ),
+        )
+    )
 
 
 def _nag(arn: str) -> str:

@@ -92,7 +92,8 @@ class ApiStack(Stack):
             description="OpenStack Image API v2",
             default_integration=integrations.HttpLambdaIntegration("Lambda", alias),
             create_default_stage=False,
-            disable_execute_api_endpoint=config.domain_name is not None,
+            # With the front door, CloudFront holds the domain and reaches the API at its execute-api endpoint.
+            disable_execute_api_endpoint=config.domain_name is not None and not config.data_plane,
         )
         self.access_logs = logs.LogGroup(
             self,
@@ -102,7 +103,7 @@ class ApiStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         domain_mapping = None
-        if config.domain_name and config.certificate_arn:
+        if config.domain_name and config.certificate_arn and not config.data_plane:
             domain = apigwv2.DomainName(
                 self,
                 "Domain",
@@ -128,8 +129,18 @@ class ApiStack(Stack):
         cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(
             destination_arn=self.access_logs.log_group_arn, format=json.dumps(ACCESS_LOG_FORMAT)
         )
-        endpoint = f"https://{config.domain_name}" if config.domain_name else self.http_api.api_endpoint
-        CfnOutput(self, "Endpoint", value=endpoint, description="Image API endpoint (the Keystone catalog's image URL)")
+        own_domain = config.domain_name and not config.data_plane
+        endpoint = f"https://{config.domain_name}" if own_domain else self.http_api.api_endpoint
+        CfnOutput(
+            self,
+            "Endpoint",
+            value=endpoint,
+            description=(
+                "The HTTP API's endpoint (with the data plane on, clients use the front door's FrontDoorEndpoint)"
+                if config.data_plane
+                else "Image API endpoint (the Keystone catalog's image URL)"
+            ),
+        )
         CfnOutput(self, "HttpApiId", value=self.http_api.api_id)
         CfnOutput(self, "ApiFunctionAlias", value=alias.function_arn, description="What API Gateway invokes")
         Validations.of(self.http_api).acknowledge(

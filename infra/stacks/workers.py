@@ -4,6 +4,9 @@ an EventBridge schedule.
 Workers hand the work that does not fit their timeout to the ECS job runner when one is configured
 (``OperatorConfig.jobs``): each then may start the job task definition and pass it its two roles, nothing else.
 
+Each may start the job task (``ecs:RunTask`` of its family, ``iam:PassRole`` of its two roles) for work that
+cannot finish before its deadline; its environment names the cluster, task definition, subnets and security group.
+
 Each queue redrives to its DLQ (stateful stack) after its ``maxReceiveCount``; an alarm fires as soon as a DLQ
 holds a message. The event sources report partial batch failures, so one bad record is retried alone. A function
 runs for at most a sixth of its queue's visibility timeout, as AWS advises for SQS event sources.
@@ -26,6 +29,7 @@ from constructs import Construct
 
 from infra.config import LambdaSizing
 from infra.stacks import access
+from infra.stacks.dataplane import JobLauncher
 from infra.stacks.function import GlanceFunction, stack_code
 from infra.stacks.props import ServiceProps
 from infra.stacks.stateful import WorkQueue
@@ -62,6 +66,7 @@ class WorkersStack(Stack):
         construct_id: str,
         *,
         props: ServiceProps,
+        jobs: JobLauncher,
         env: Environment | None = None,
         description: str | None = None,
     ) -> None:
@@ -72,7 +77,11 @@ class WorkersStack(Stack):
         self.add_stack_dependency(stateful)
         self._config = config
         self._code = code
-        self._package = stack_code(self, code, environment)
+        # The workers hand work that cannot finish before their deadline to a job task (shared/jobrunner).
+        # Without an operator-named job runner (``OperatorConfig.jobs``), the deployment's own job task (data plane
+        # stack) runs the work that cannot finish before a worker's deadline.
+        own_jobs = config.jobs is None
+        self._package = stack_code(self, code, {**environment, **jobs.environment} if own_jobs else environment)
         self._alarm_topic = (
             sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn) if config.alarm_topic_arn else None
         )
@@ -119,12 +128,17 @@ class WorkersStack(Stack):
         access.grant_send(sync.function.role, stateful.store_sync_queue.queue)
         access.grant_put_events(sync.function.role, bus)  # fmt: skip
 
+        if own_jobs:
+            for worker in (upload, imports, sync):
+                access.grant_run_job(worker.function.role, jobs.family, jobs.task_definition)
         self.workers = MappingProxyType({"upload_complete": upload, "import_worker": imports, "store_sync": sync})
-        jobs = config.jobs
-        if jobs is not None:
+        external = config.jobs
+        if external is not None:
             for worker in self.workers.values():
                 access.grant_run_jobs(
-                    worker.function.role, jobs.task_definition_arn, (jobs.task_role_arn, jobs.execution_role_arn)
+                    worker.function.role,
+                    external.task_definition_arn,
+                    (external.task_role_arn, external.execution_role_arn),
                 )
 
         self.sweeper = GlanceFunction(

@@ -199,6 +199,7 @@ class KeystoneAuthenticator:
             project_domain_id=user.project_domain_id,
             system_scope=user.system_scope,
             service_roles=service_roles,
+            auth_token=token,
         )
 
     def cache_key(self, token: str) -> str:

@@ -23,6 +23,9 @@ class RequestContext:
     project_domain_id: str | None = None
     system_scope: str | None = None
     service_roles: frozenset[str] = field(default_factory=frozenset)
+    # The caller's Keystone token (keystone auth mode only): glance-download presents it to the remote region's
+    # Glance and to Keystone for the caller's catalog, as Glance's context.auth_token. Never printed.
+    auth_token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def owner(self) -> str | None:

@@ -85,17 +85,22 @@ class WebResponse:
         self.close()
 
 
-def open_url(url: str, policy: UrlPolicy) -> WebResponse:
+def open_url(url: str, policy: UrlPolicy, headers: Mapping[str, str] | None = None) -> WebResponse:
     """GET ``url``, following at most ``policy.max_redirects`` redirects, each validated before it is followed.
+
+    ``headers`` (a glance-download's ``X-Auth-Token``) go only to the URL's own origin: a redirect elsewhere is
+    followed without them, so a token is never handed to another host.
 
     Raises:
         UrlNotAllowedError: the URL or a redirect target is refused by the policy.
         WebDownloadError: a non-2xx answer, too many redirects, or a connection failure or timeout.
     """
     current = validate_url(url, policy)
+    origin = (current.scheme, current.host, current.port)
     redirects = 0
     while True:
-        response, pool = _request(current, policy)
+        same_origin = (current.scheme, current.host, current.port) == origin
+        response, pool = _request(current, policy, headers if same_origin else None)
         status = response.status
         if 200 <= status < 300 and status != http.HTTPStatus.PARTIAL_CONTENT:
             return WebResponse(current.url, response, pool)
@@ -116,10 +121,13 @@ def open_url(url: str, policy: UrlPolicy) -> WebResponse:
             raise UrlNotAllowedError(reason=f"it redirects to a URL that is not allowed ({reason})") from exc
 
 
-def _request(target: ValidatedUrl, policy: UrlPolicy) -> tuple[BaseHTTPResponse, HTTPConnectionPool]:
+def _request(
+    target: ValidatedUrl, policy: UrlPolicy, extra: Mapping[str, str] | None = None
+) -> tuple[BaseHTTPResponse, HTTPConnectionPool]:
     """One GET, connecting only to the validated addresses (the next one if a connection cannot be made)."""
     timeout = Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
     headers = {
+        **(extra or {}),
         "Host": target.host_header,
         "User-Agent": USER_AGENT,
         "Accept": "*/*",

@@ -2,7 +2,8 @@
 ``POST /v2/images/{id}/locations``.
 
 ``glance-direct`` verifies the staged bytes; ``web-download`` fetches the URL into the upload bucket (re-checking
-it and every redirect against the URL policy) while hashing and inspecting, then records the outcome; ``location``
+it and every redirect against the URL policy) while hashing and inspecting, then records the outcome;
+``glance-download`` does the same with another region's Glance (``shared/services/glance_download.py``); ``location``
 reads what a service put in one of our stores and checks it against the hash it vouched for. Jobs are delivered at
 least once: a job whose image has moved on (another session, active, deleted) changes nothing.
 """
@@ -26,9 +27,12 @@ from shared.stores.errors import StoreError
 from shared.streams.digest import Digest, SizeCapExceededError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from shared.config import Settings
     from shared.domain.image import Image
     from shared.domain.upload import UploadSession
+    from shared.services.glance_download import RemoteGlance, RemoteImage
     from shared.services.tasks import TaskService
     from shared.services.unit_of_work import ImageUnitOfWork
     from shared.stores.registry import StoreSet
@@ -57,7 +61,9 @@ class ImportWorker:
         try:
             outcome = self._run(job, deadline)
         except DeadlineReachedError as exc:
-            outcome = self.finalizer.hand_off(job, job.image_id, job.session_id, str(exc))
+            # A job runner's job is in RunTask's overrides (DescribeTasks, CloudTrail): never the caller's token.
+            handed = dataclasses.replace(job, auth_token=None)
+            outcome = self.finalizer.hand_off(handed, job.image_id, job.session_id, str(exc))
         if job.task_id:
             self.tasks.record_import_outcome(self.uow.repo, job, outcome)
         return outcome
@@ -88,6 +94,8 @@ class ImportWorker:
             session = dataclasses.replace(session, size=None)
             result = self._download(image, session, job.uri, watch)
             return self.finalizer.record(image.id, session, result, request_id=request_id)
+        if job.method == "glance-download":
+            return self._glance_download(image, session, job, watch)
         if job.method == "location":
             if job.store is None or job.url is None or job.store not in self.stores:
                 raise MalformedJobError(f"location job without a known store and url: {job!r}")
@@ -95,6 +103,72 @@ class ImportWorker:
             location = Location(job.store, job.url, LocationStatus.ACTIVE)
             return self.finalizer.record(image.id, session, result, location, request_id=request_id)
         raise MalformedJobError(f"unknown import method {job.method!r}")
+
+    def _glance_download(self, image: Image, session: UploadSession, job: ImportJob, watch: _Watch) -> Outcome:
+        """Glance's _ImportMetadata then its glance_download plugin: take the remote image's formats and copied
+        properties, stream its bytes into the upload bucket, check them against its size and hashes, and record
+        the outcome; a failure restores the formats and properties the image had (Glance's revert)."""
+        from shared.net.ssrf import UrlPolicy
+        from shared.services.glance_download import RemoteGlance
+
+        if not job.glance_region or not job.glance_image_id:
+            raise MalformedJobError("glance-download job without glance_region and glance_image_id")
+        remote = RemoteGlance(
+            self.settings.keystone_url,
+            job.auth_token,
+            UrlPolicy.from_settings(self.settings),
+            self.settings.keystone_timeout_seconds,
+        )
+        try:
+            endpoint = remote.endpoint(job.glance_region, job.glance_service_interface or "public")
+            source = remote.image(endpoint, job.glance_image_id, self.settings.glance_download_properties)
+        except GlanceError as exc:
+            failed = Refusal(RefusalKind.FAILED, _failure(exc))
+            return self.finalizer.record(image.id, session, failed, request_id=job.request_id)
+        before = _Formats.of(image, source.properties)
+
+        def adopt(current: Image) -> Image:
+            if current.upload is not None and current.upload.id == session.id:
+                current.disk_format, current.container_format = source.disk_format, source.container_format
+                current.extra_properties.update(source.properties)
+            return current
+
+        adopted = self.uow.update(image.id, adopt, job.request_id)
+        expected = dataclasses.replace(session, size=source.size, checksum=source.checksum)
+        data_url = f"{endpoint}/v2/images/{job.glance_image_id}/file"
+        result = self._remote_bytes(adopted, expected, remote, data_url, watch)
+        if isinstance(result, Digest) and _hash_differs(result, source):
+            message = f"{source.os_hash_algo} of the data is {result.os_hash_value}, {source.os_hash_value} remotely"
+            result = Refusal(RefusalKind.CHECKSUM_MISMATCH, message)
+        if isinstance(result, Refusal):
+            self.uow.update(image.id, before.restore, job.request_id)
+        return self.finalizer.record(image.id, expected, result, request_id=job.request_id)
+
+    def _remote_bytes(
+        self, image: Image, session: UploadSession, remote: RemoteGlance, url: str, watch: _Watch
+    ) -> Digest | Refusal:
+        """The remote image's bytes into the session's key, hashed and inspected on the way (web-download's path:
+        constant memory, staging quota counted as they arrive)."""
+        staged = _StagedBytes(self.uow, image.id, session.id, self.settings.web_download_staging_step)
+        try:
+            with self.finalizer.new_digest(image) as stream:
+
+                def tapped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+                    for chunk in chunks:
+                        watch.saw(chunk)
+                        stream.feed(chunk)
+                        staged.add(len(chunk))
+                        yield chunk
+
+                with remote.open(url) as response:
+                    parts = self.settings.multipart_part_size
+                    self.bucket.upload_chunks(session.key, tapped(response.iter_content(MiB)), parts)
+                digest = stream.finish()
+        except SizeCapExceededError as exc:
+            return Refusal(RefusalKind.SIZE_CAP, str(exc))
+        except GlanceError as exc:
+            return Refusal(RefusalKind.FAILED, _failure(exc))
+        return refusal(session, digest) or digest
 
     def _verify_location(
         self, image: Image, store: str, url: str, validation: dict[str, str] | None, watch: _Watch
@@ -152,6 +226,43 @@ class ImportWorker:
         except GlanceError as exc:
             return Refusal(RefusalKind.FAILED, f"web-download failed: {exc.message}")
         return refusal(session, digest) or digest
+
+
+MiB = 1024 * 1024
+
+
+def _hash_differs(digest: Digest, source: RemoteImage) -> bool:
+    """Whether the remote image's secure hash, when it is of the algorithm used here, differs from the data's."""
+    same_algo = source.os_hash_value is not None and source.os_hash_algo == digest.os_hash_algo
+    return same_algo and digest.os_hash_value != source.os_hash_value
+
+
+def _failure(exc: GlanceError) -> str:
+    message = exc.message if exc.message.startswith("glance-download") else f"glance-download failed: {exc.message}"
+    return message[:255]
+
+
+@dataclass(frozen=True)
+class _Formats:
+    """An image's formats and the properties a glance-download is about to replace, to restore on failure."""
+
+    disk_format: str | None
+    container_format: str | None
+    properties: dict[str, str | None]
+
+    @classmethod
+    def of(cls, image: Image, replaced: Iterable[str]) -> _Formats:
+        return cls(image.disk_format, image.container_format, {k: image.extra_properties.get(k) for k in replaced})
+
+    def restore(self, image: Image) -> None:
+        if image.status is not ImageStatus.IMPORTING:
+            return
+        image.disk_format, image.container_format = self.disk_format, self.container_format
+        for name, value in self.properties.items():
+            if value is None:
+                image.extra_properties.pop(name, None)
+            else:
+                image.extra_properties[name] = value
 
 
 @dataclass

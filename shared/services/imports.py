@@ -1,14 +1,15 @@
 """Interoperable image import (``POST /v2/images/{id}/import``) and the legacy ``import`` task (``POST /v2/tasks``).
 
 ``read_import_request`` checks the body as Glance does (400); ``Imports.stores`` picks the target stores as
-Glance's get_stores_from_request does (409 for an unknown store); ``Imports.start`` begins a glance-direct or
-web-download import: the image goes to ``importing``, a task records the import, and the import worker finishes
-it from the queue. copy-image is ``shared/services/copies.py``.
+Glance's get_stores_from_request does (409 for an unknown store); ``Imports.start`` begins a glance-direct,
+web-download or glance-download import: the image goes to ``importing``, a task records the import, and the import
+worker finishes it from the queue. copy-image is ``shared/services/copies.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,11 @@ class ImportRequest:
         uri = self.body["method"].get("uri")
         return uri if isinstance(uri, str) and uri else None
 
+    def remote(self, name: str) -> str | None:
+        """A glance-download parameter (``glance_region``, ``glance_image_id``, ``glance_service_interface``)."""
+        value = self.body["method"].get(name)
+        return value if isinstance(value, str) else None
+
     @property
     def all_stores(self) -> bool:
         """Whether every store is a target (copy-image, multi-store imports)."""
@@ -72,7 +78,23 @@ def read_import_request(body: Any, store_header: str | None = None) -> ImportReq
     for flag in ("all_stores_must_succeed", "all_stores"):
         if flag in body and not isinstance(body[flag], bool):
             raise InvalidInputError(f"'{flag}' must be boolean value only")
+    if name == "glance-download":
+        _check_glance_download(body["method"])
     return ImportRequest(body, (store_header or "").strip())
+
+
+def _check_glance_download(method: dict[str, Any]) -> None:
+    """glance-download's parameters as Glance checks them (400); the interface defaults to public."""
+    for name in ("glance_region", "glance_image_id"):
+        if not isinstance(method.get(name), str) or not method[name]:
+            raise InvalidInputError(f"'{name}' needs to be set for glance-download import method")
+    try:
+        uuid.UUID(method["glance_image_id"])
+    except ValueError:
+        raise InvalidInputError(f"Remote image id does not look like a UUID: {method['glance_image_id']}") from None
+    interface = method.setdefault("glance_service_interface", "public")
+    if not isinstance(interface, str):
+        raise InvalidInputError("'glance_service_interface' must be a string")
 
 
 @dataclass
@@ -140,6 +162,10 @@ class Imports:
             self._check_url_or_record(ctx, image, request, stores, uri, task_id)
             plan = UploadPlan(UploadMethod.WEB, self.settings.multipart_part_size, 1)
             image.start_import(request.method, self.sessions.new(image.id, plan, None))
+        elif request.method == "glance-download":
+            # The bytes land in the upload bucket as a web-download's do, then are verified and recorded.
+            plan = UploadPlan(UploadMethod.WEB, self.settings.multipart_part_size, 1)
+            image.start_import(request.method, self.sessions.new(image.id, plan, None))
         else:
             image.start_import(request.method)
         assert image.upload is not None
@@ -155,6 +181,7 @@ class Imports:
         except GlanceError as exc:
             self.tasks.fail(task, f"The import could not start: {exc.message}", ctx.request_id)
             raise
+        remote = request.method == "glance-download"
         self.queue.send(
             ImportJob(
                 method=request.method,
@@ -163,6 +190,11 @@ class Imports:
                 request_id=ctx.request_id,
                 task_id=task,
                 uri=request.uri if request.method == "web-download" else None,
+                # glance-download: the remote image, and the caller's token (Glance's flow keeps its context)
+                glance_region=request.remote("glance_region") if remote else None,
+                glance_image_id=request.remote("glance_image_id") if remote else None,
+                glance_service_interface=request.remote("glance_service_interface") if remote else None,
+                auth_token=ctx.auth_token if remote else None,
             )
         )
         return saved

@@ -67,6 +67,20 @@ def parse_list_query(params: Mapping[str, str], default_limit: int, max_limit: i
     )
 
 
+def _kind(child: md.Child) -> str:
+    if isinstance(child, md.MetadefObject):
+        return "object"
+    return "property" if isinstance(child, md.MetadefProperty) else "tag"
+
+
+def _payload(namespace: str, child: md.Child, old_name: str | None = None, deleted: bool = False) -> dict[str, Any]:
+    if isinstance(child, md.MetadefObject):
+        return p.metadef_object_payload(namespace, child, old_name, deleted)
+    if isinstance(child, md.MetadefProperty):
+        return p.metadef_property_payload(namespace, child, old_name, deleted)
+    return p.metadef_tag_payload(namespace, child, old_name, deleted)
+
+
 def _unique(names: Sequence[str], kind: str, namespace: str) -> None:
     seen: set[str] = set()
     for name in names:
@@ -102,6 +116,38 @@ class MetadefService:
                 f"namespace={ns.namespace}."
             )
         return child
+
+    def _put_child[C: md.Child](
+        self,
+        policy: MetadefPolicy,
+        name: str,
+        kind: str,
+        rule: str,
+        build: Callable[[datetime], C],
+        old_name: str | None = None,
+    ) -> C:
+        """Create the child ``build(now)`` makes or, with ``old_name``, replace that one (keeping its
+        ``created_at``), then send ``metadef_<kind>.create`` or ``.update``."""
+        ns = self._namespace(policy, name)
+        policy.enforce(rule, ns)
+        current = None if old_name is None else self._child(ns, kind, old_name)
+        child = build(self.clock())
+        if current is not None:
+            child = replace(child, created_at=current.created_at)
+        self.repo.put_child(ns, child, old_name=old_name)
+        self._send(
+            policy, f"metadef_{kind}.{'create' if old_name is None else 'update'}", _payload(name, child, old_name)
+        )
+        return child
+
+    def _association(self, ns: md.Namespace, resource_type: str) -> md.ResourceTypeAssociation:
+        association = ns.associations.get(resource_type)
+        if association is None:
+            raise NotFoundError(
+                f"The metadata definition resource-type association of resource-type={resource_type} to "
+                f"namespace={ns.namespace}, was not found."
+            )
+        return association
 
     # -- namespaces --------------------------------------------------------------------------------------------------
 
@@ -147,16 +193,13 @@ class MetadefService:
         objects = [md.new_object(o, now) for o in spec.objects]
         properties = [md.new_property(pr, now) for pr in spec.properties]
         tags = [md.MetadefTag(t, now, now) for t in spec.tags]
-        stored = self.repo.add_namespace(ns, [*objects, *properties, *tags])
+        children: list[md.Child] = [*objects, *properties, *tags]
+        stored = self.repo.add_namespace(ns, children)
         self._send(policy, "metadef_namespace.create", p.metadef_namespace_payload(stored))
         for association in associations.values():
             self._send(policy, "metadef_resource_type.create", p.metadef_association_payload(ns.namespace, association))
-        for obj in objects:
-            self._send(policy, "metadef_object.create", p.metadef_object_payload(ns.namespace, obj))
-        for prop in properties:
-            self._send(policy, "metadef_property.create", p.metadef_property_payload(ns.namespace, prop))
-        for tag in tags:
-            self._send(policy, "metadef_tag.create", p.metadef_tag_payload(ns.namespace, tag))
+        for child in children:
+            self._send(policy, f"metadef_{_kind(child)}.create", _payload(ns.namespace, child))
         return md.NamespaceContent(stored, objects, properties, tags)
 
     def show_namespace(self, policy: MetadefPolicy, name: str, resource_type: str | None) -> md.NamespaceContent:
@@ -223,13 +266,7 @@ class MetadefService:
         policy.enforce("get_metadef_property", ns)
         if resource_type:
             policy.enforce("get_metadef_resource_type", ns)
-            association = ns.associations.get(resource_type)
-            if association is None:
-                raise NotFoundError(
-                    f"The metadata definition resource-type association of resource-type={resource_type} to "
-                    f"namespace={name}, was not found."
-                )
-            prefix = association.prefix
+            prefix = self._association(ns, resource_type).prefix
             if not prefix or not property_name.startswith(prefix):
                 raise NotFoundError(
                     f"Property {property_name} does not start with the expected resource type association "
@@ -243,44 +280,26 @@ class MetadefService:
     def create_object(self, policy: MetadefPolicy, name: str, body: Any) -> md.MetadefObject:
         """Create an object in a namespace."""
         spec = md.parse_object(body)
-        ns = self._namespace(policy, name)
-        policy.enforce("add_metadef_object", ns)
-        obj = md.new_object(spec, self.clock())
-        self.repo.put_child(ns, obj)
-        self._send(policy, "metadef_object.create", p.metadef_object_payload(name, obj))
-        return obj
+        return self._put_child(policy, name, "object", "add_metadef_object", lambda now: md.new_object(spec, now))
 
     def update_object(self, policy: MetadefPolicy, name: str, object_name: str, body: Any) -> md.MetadefObject:
         """Replace an object (a new ``name`` renames it)."""
         spec = md.parse_object(body)
-        ns = self._namespace(policy, name)
-        policy.enforce("modify_metadef_object", ns)
-        current = self._child(ns, "object", object_name)
-        obj = replace(md.new_object(spec, self.clock()), created_at=current.created_at)
-        self.repo.put_child(ns, obj, old_name=object_name)
-        self._send(policy, "metadef_object.update", p.metadef_object_payload(name, obj, old_name=object_name))
-        return obj
+        return self._put_child(
+            policy, name, "object", "modify_metadef_object", lambda now: md.new_object(spec, now), object_name
+        )
 
     def create_property(self, policy: MetadefPolicy, name: str, body: Any) -> md.MetadefProperty:
         """Create a property in a namespace."""
         spec = md.parse_property(body)
-        ns = self._namespace(policy, name)
-        policy.enforce("add_metadef_property", ns)
-        prop = md.new_property(spec, self.clock())
-        self.repo.put_child(ns, prop)
-        self._send(policy, "metadef_property.create", p.metadef_property_payload(name, prop))
-        return prop
+        return self._put_child(policy, name, "property", "add_metadef_property", lambda now: md.new_property(spec, now))
 
     def update_property(self, policy: MetadefPolicy, name: str, property_name: str, body: Any) -> md.MetadefProperty:
         """Replace a property (a new ``name`` renames it)."""
         spec = md.parse_property(body)
-        ns = self._namespace(policy, name)
-        policy.enforce("modify_metadef_property", ns)
-        current = self._child(ns, "property", property_name)
-        prop = replace(md.new_property(spec, self.clock()), created_at=current.created_at)
-        self.repo.put_child(ns, prop, old_name=property_name)
-        self._send(policy, "metadef_property.update", p.metadef_property_payload(name, prop, old_name=property_name))
-        return prop
+        return self._put_child(
+            policy, name, "property", "modify_metadef_property", lambda now: md.new_property(spec, now), property_name
+        )
 
     def delete_child(self, policy: MetadefPolicy, name: str, kind: str, child_name: str) -> None:
         """Delete one object, property or tag (403 in a protected namespace)."""
@@ -290,25 +309,15 @@ class MetadefService:
         child = self._child(ns, kind, child_name)
         ns.check_deletable(kind, child_name)
         self.repo.delete_child(ns, kind, child_name)
-        if isinstance(child, md.MetadefObject):
-            payload = p.metadef_object_payload(name, child, deleted=True)
-        elif isinstance(child, md.MetadefProperty):
-            payload = p.metadef_property_payload(name, child, deleted=True)
-        else:
-            payload = p.metadef_tag_payload(name, child, deleted=True)
-        self._send(policy, f"metadef_{kind}.delete", payload)
+        self._send(policy, f"metadef_{kind}.delete", _payload(name, child, deleted=True))
 
     # -- tags --------------------------------------------------------------------------------------------------------
 
     def create_tag(self, policy: MetadefPolicy, name: str, tag_name: str) -> md.MetadefTag:
         """Create one tag (``POST .../tags/{tag}``)."""
-        ns = self._namespace(policy, name)
-        policy.enforce("add_metadef_tag", ns)
-        now = self.clock()
-        tag = md.MetadefTag(md.check_tag_name(tag_name), now, now)
-        self.repo.put_child(ns, tag)
-        self._send(policy, "metadef_tag.create", p.metadef_tag_payload(name, tag))
-        return tag
+        return self._put_child(
+            policy, name, "tag", "add_metadef_tag", lambda now: md.MetadefTag(md.check_tag_name(tag_name), now, now)
+        )
 
     def create_tags(self, policy: MetadefPolicy, name: str, body: Any, append: bool) -> list[md.MetadefTag]:
         """Create tags in bulk; they replace the namespace's tags unless ``append``."""
@@ -326,13 +335,9 @@ class MetadefService:
     def update_tag(self, policy: MetadefPolicy, name: str, tag_name: str, body: Any) -> md.MetadefTag:
         """Rename a tag (``PUT .../tags/{tag}`` with ``{"name": ...}``)."""
         new_name = md.parse_tag_name(body)
-        ns = self._namespace(policy, name)
-        policy.enforce("modify_metadef_tag", ns)
-        current = self._child(ns, "tag", tag_name)
-        tag = md.MetadefTag(new_name, current.created_at, self.clock())
-        self.repo.put_child(ns, tag, old_name=tag_name)
-        self._send(policy, "metadef_tag.update", p.metadef_tag_payload(name, tag, old_name=tag_name))
-        return tag
+        return self._put_child(
+            policy, name, "tag", "modify_metadef_tag", lambda now: md.MetadefTag(new_name, now, now), tag_name
+        )
 
     # -- resource types ----------------------------------------------------------------------------------------------
 
@@ -371,12 +376,7 @@ class MetadefService:
         policy.enforce("remove_metadef_resource_type_association", ns)
         if self.repo.get_resource_type(resource_type) is None:
             raise NotFoundError(f"The metadata definition resource-type with name={resource_type}, was not found.")
-        association = ns.associations.get(resource_type)
-        if association is None:
-            raise NotFoundError(
-                f"The metadata definition resource-type association of resource-type={resource_type} to "
-                f"namespace={name}, was not found."
-            )
+        association = self._association(ns, resource_type)
         ns.check_deletable("resource-type-association", resource_type)
         remaining = {k: v for k, v in ns.associations.items() if k != resource_type}
         self.repo.save_associations(replace(ns, associations=remaining), removed=resource_type)
@@ -419,9 +419,7 @@ def load_namespace(repo: MetadefRepository, body: Any, owner: str, mode: str, no
         repo.add_namespace(ns, children)
         return "replaced"
     for child in children:
-        kind = "object" if isinstance(child, md.MetadefObject) else "property"
-        kind = "tag" if isinstance(child, md.MetadefTag) else kind
-        if repo.get_child(current, kind, child.name) is None:
+        if repo.get_child(current, _kind(child), child.name) is None:
             repo.put_child(current, child)
     missing = {k: v for k, v in associations.items() if k not in current.associations}
     for name, association in missing.items():

@@ -6,8 +6,6 @@ bytes gone."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,20 +14,11 @@ import pytest
 import requests
 
 from tests.api.support import A_MEMBER, GlanceHttp
+from tests.support.archives import ova
 from tests.support.image_corpus import qcow2_with_backing_file
 from tests.support.qemu_corpus import iso_with, qcow2_header, vmdk_descriptor
 
 pytestmark = pytest.mark.api
-
-
-def _ova(disk: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, content in (("appliance.ovf", b"<Envelope/>"), ("disk1.qcow2", disk)):
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 # (id, payload, disk_format, container_format, a word the reason names)
@@ -37,7 +26,13 @@ CASES = [
     ("vmdk-descriptor-after-a-binary-comment", vmdk_descriptor(before=b"#\x00\xff\x01\n"), "raw", "bare", "vmdk"),
     ("qcow2-header-of-104-bytes", qcow2_header()[:104], "raw", "bare", "qcow2"),
     ("iso-whose-system-area-is-a-vmdk-descriptor", iso_with(vmdk_descriptor()), "iso", "bare", "vmdk"),
-    ("qcow2-backed-by-a-host-file-in-an-ova", _ova(qcow2_with_backing_file()), "qcow2", "ova", "backing_file"),
+    (
+        "qcow2-backed-by-a-host-file-in-an-ova",
+        ova(qcow2_with_backing_file(), "disk1.qcow2"),
+        "qcow2",
+        "ova",
+        "backing_file",
+    ),
     ("qcow2-backed-by-a-host-file-as-docker", qcow2_with_backing_file(), "raw", "docker", "qcow2"),
 ]
 
@@ -59,19 +54,19 @@ def _settled(http: GlanceHttp, image_id: str, timeout_s: float = 30) -> dict[str
         time.sleep(0.2)
 
 
+def _put_bytes(http: GlanceHttp, image_id: str, target: str, payload: bytes) -> requests.Response:
+    """``PUT /v2/images/{id}/{target}`` (``file`` or ``stage``) with ``payload`` as the body."""
+    headers = {"Content-Type": "application/octet-stream"}
+    return http.request("PUT", f"/v2/images/{image_id}/{target}", persona=A_MEMBER, headers=headers, data=payload)
+
+
 def _put_file(http: GlanceHttp, image_id: str, payload: bytes) -> None:
-    response = http.request(
-        "PUT", f"/v2/images/{image_id}/file", persona=A_MEMBER,
-        headers={"Content-Type": "application/octet-stream"}, data=payload,
-    )  # fmt: skip
+    response = _put_bytes(http, image_id, "file", payload)
     assert response.status_code == 415, response.text
 
 
 def _stage_and_import(http: GlanceHttp, image_id: str, payload: bytes) -> None:
-    staged = http.request(
-        "PUT", f"/v2/images/{image_id}/stage", persona=A_MEMBER,
-        headers={"Content-Type": "application/octet-stream"}, data=payload,
-    )  # fmt: skip
+    staged = _put_bytes(http, image_id, "stage", payload)
     assert staged.status_code == 204, staged.text
     imported = http.request(
         "POST", f"/v2/images/{image_id}/import", persona=A_MEMBER, json={"method": {"name": "glance-direct"}}

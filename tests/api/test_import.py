@@ -57,10 +57,10 @@ def test_info_import__lists_the_enabled_methods_and_create_advertises_them(http:
         "import-methods": {
             "description": "Import methods available.",
             "type": "array",
-            "value": ["glance-direct", "web-download", "copy-image"],
+            "value": ["glance-direct", "web-download", "copy-image", "glance-download"],
         }
     }
-    assert created.headers["OpenStack-image-import-methods"] == "glance-direct,web-download,copy-image"
+    assert created.headers["OpenStack-image-import-methods"] == "glance-direct,web-download,copy-image,glance-download"
     assert created.headers["OpenStack-image-store-ids"] == "s3,file1,file2"
 
 
@@ -87,7 +87,11 @@ def test_import__preconditions_and_bad_bodies__answer_as_glance(http: GlanceHttp
 
     assert _import(http, queued).status_code == 409  # glance-direct needs staged data
     assert _import(http, no_formats).status_code == 409  # formats must be set
-    assert _import(http, queued, {"name": "glance-download"}).status_code == 400
+    assert _import(http, queued, {"name": "glance-download"}).status_code == 400  # no glance_region
+    bad_uuid = {"name": "glance-download", "glance_region": "RegionOne", "glance_image_id": "foo"}
+    refused = _import(http, queued, bad_uuid)
+    assert refused.status_code == 400
+    assert "image id does not look like a UUID" in refused.text
     assert http.request("POST", f"/v2/images/{queued}/import", persona=A_MEMBER, json={}).status_code == 400
     assert _import(http, queued, all_stores="yes").status_code == 400
     web = {"name": "web-download", "uri": "http://169.254.169.254/latest/meta-data/"}

@@ -44,7 +44,13 @@ def function_grants(template: Template, function_name: str, exported: Mapping[st
         if body["Type"] == "AWS::Lambda::Function" and body["Properties"].get("FunctionName") == function_name
     ]
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    assert not resources[role_id]["Properties"].get("ManagedPolicyArns"), "function roles carry no managed policy"
+    return role_grants(template, role_id, exported)
+
+
+def role_grants(template: Template, role_id: str, exported: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """Every (action, resource) the role with logical id ``role_id`` is allowed (it has no managed policy)."""
+    resources = template.to_json()["Resources"]
+    assert not resources[role_id]["Properties"].get("ManagedPolicyArns"), "roles carry no managed policy"
     grants: set[tuple[str, str]] = set()
     for body in resources.values():
         if body["Type"] != "AWS::IAM::Policy" or {"Ref": role_id} not in body["Properties"]["Roles"]:

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STACKS = ("stateful", "secrets", "notifications", "api", "workers", "monitoring")
+STACKS = ("stateful", "secrets", "notifications", "registry", "dataplane", "api", "workers", "frontdoor", "monitoring")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,7 @@ def test_cdk_app__says_which_stacks_resources_and_templates_it_produced(cli_asse
         assert f"  sglance-ci-{name}: {count} resources -> {template}" in said
     assert "AWS::ApiGatewayV2::Api" in said
     assert f"--assembly {cli_assembly}" in said
+    assert "Container image (OCI layout, tag " in said
 
 
 def test_cfn_lint__finds_nothing_in_the_templates(cli_assembly: Path) -> None:

@@ -33,6 +33,7 @@ SWIFT_SECRET = f"{SECRETS}/stores/swift1-??????"
 CONSUME = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
            "sqs:ReceiveMessage")  # fmt: skip
 SEND = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
+JOB_TASKS = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/sglance-qa-job:*"
 
 
 def _arn(stack: Stack, construct: Any) -> str:
@@ -59,10 +60,15 @@ def _expected_grants(synthesized: Synthesized, name: str) -> set[tuple[str, str]
     common |= {("events:PutEvents", _arn(d.notifications, d.notifications.bus))}
     if name == "sweeper":
         return common | _pairs(["s3:AbortMultipartUpload", "s3:DeleteObject"], OBJECTS)
-    # Every worker may start the job task definition and pass it its two roles (and nothing else of ECS or IAM).
-    common |= {("ecs:RunTask", JOB_TASK_DEFINITION)} | _pairs(["iam:PassRole"], JOB_EXECUTION_ROLE, JOB_TASK_ROLE)
+    if name != "api" and d.config.jobs is not None:
+        # An operator-named job runner: its task definition and its two roles (and nothing else of ECS or IAM).
+        common |= {("ecs:RunTask", JOB_TASK_DEFINITION)} | _pairs(["iam:PassRole"], JOB_EXECUTION_ROLE, JOB_TASK_ROLE)
+    elif name != "api":
+        # The deployment's own job task (data plane stack): every revision of its family, and its two roles.
+        job = d.dataplane.jobs.task_definition
+        common |= {("ecs:RunTask", JOB_TASKS)}
+        common |= _pairs(["iam:PassRole"], _arn(d.dataplane, job.task_role), _arn(d.dataplane, job.execution_role))
     if name == "api":
-        common -= {("ecs:RunTask", JOB_TASK_DEFINITION)} | _pairs(["iam:PassRole"], JOB_EXECUTION_ROLE, JOB_TASK_ROLE)
         return (
             common
             | _pairs(list(access.API_OBJECT_ACTIONS), OBJECTS)
@@ -92,7 +98,7 @@ def _expected_grants(synthesized: Synthesized, name: str) -> set[tuple[str, str]
     )
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, tuple[str, str]] = {
     "api": ("api", "sglance-qa-api"),
     "upload_complete": ("workers", "sglance-qa-upload-complete"),
     "import_worker": ("workers", "sglance-qa-import-worker"),
@@ -107,6 +113,16 @@ def test_function_role__allows_exactly_what_its_code_calls(synthesized: Synthesi
     granted = function_grants(synthesized.templates[stack], function_name, exports(synthesized.templates))
 
     assert granted == _expected_grants(synthesized, name)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_role__with_an_operator_named_job_runner__may_start_only_that_one(
+    synthesized_off: Synthesized, name: str
+) -> None:
+    stack, function_name = FUNCTIONS[name]
+    granted = function_grants(synthesized_off.templates[stack], function_name, exports(synthesized_off.templates))
+
+    assert granted == _expected_grants(synthesized_off, name)
 
 
 def test_function_roles__only_xray_takes_every_resource(synthesized: Synthesized) -> None:
@@ -148,15 +164,39 @@ def test_function__runs_the_handler_traced_with_json_logs_on_the_configured_arch
     )
 
 
-def test_functions__share_one_environment_that_settings_read_back(synthesized: Synthesized) -> None:
-    environments = [
-        json.dumps(body["Properties"]["Environment"]["Variables"], sort_keys=True)
-        for stack in ("api", "workers")
-        for body in synthesized.templates[stack].find_resources("AWS::Lambda::Function").values()
+def _environment(template: Template, resource_type: str) -> list[dict[str, Any]]:
+    if resource_type == "AWS::Lambda::Function":
+        return [
+            body["Properties"]["Environment"]["Variables"] for body in template.find_resources(resource_type).values()
+        ]
+    return [
+        {pair["Name"]: pair["Value"] for pair in container.get("Environment", [])}
+        for body in template.find_resources(resource_type).values()
+        for container in body["Properties"]["ContainerDefinitions"]
     ]
-    assert len(environments) == 5
-    assert len(set(environments)) == 1
-    env = json.loads(environments[0])
+
+
+def test_functions_and_tasks__share_one_environment_that_settings_read_back(synthesized: Synthesized) -> None:
+    (api_env,) = _environment(synthesized.templates["api"], "AWS::Lambda::Function")
+    workers = _environment(synthesized.templates["workers"], "AWS::Lambda::Function")
+    tasks = _environment(synthesized.templates["dataplane"], "AWS::ECS::TaskDefinition")
+    launcher = dict(synthesized.deployment.dataplane.jobs.environment)
+
+    assert len(workers) == 4  # upload_complete, import_worker, store_sync, sweeper
+    assert len(tasks) == 2
+    # The API launches no job (SGLANCE_JOB_LAUNCHER=none); the workers name the deployment's own job task.
+    assert api_env["SGLANCE_JOB_LAUNCHER"] == "none"
+    shared = {k: v for k, v in api_env.items() if k not in launcher}
+    for env in workers:
+        assert set(env) == set(api_env) | set(launcher)
+        assert {k: v for k, v in env.items() if k in shared} == shared
+        assert env["SGLANCE_JOB_LAUNCHER"] == "ecs"
+        assert env["SGLANCE_JOB_TASK_DEFINITION"] == "sglance-qa-job"
+        assert env["SGLANCE_JOB_CONTAINER_NAME"] == "job"
+    for env in tasks:
+        assert {k: v for k, v in env.items() if k in api_env} == api_env
+        assert set(env) - set(api_env) <= {"SGLANCE_DATA_PLANE_PORT"}
+    env = api_env
     assert env["SGLANCE_AUTH_MODE"] == "keystone"
     assert env["SGLANCE_KEYSTONE_URL"] == "https://keystone.example.org/v3"
     assert env["SGLANCE_KEYSTONE_SERVICE_USERNAME"] == "glance-qa"
@@ -174,12 +214,23 @@ def test_functions__share_one_environment_that_settings_read_back(synthesized: S
     assert env["SGLANCE_POLICY_FILE"] == "config/policy.yaml"
     assert env["SGLANCE_PUBLIC_ENDPOINT"] == "https://images.example.org"
     assert env["POWERTOOLS_SERVICE_NAME"] == "serverless-glance"
+    assert "SGLANCE_AWS_ENDPOINT_URL" not in env
+    assert not any("PASSWORD" in key and "SECRET_ARN" not in key for key in env)
+
+
+def test_functions__with_an_operator_named_job_runner__all_carry_its_settings(synthesized_off: Synthesized) -> None:
+    environments = [
+        json.dumps(body["Properties"]["Environment"]["Variables"], sort_keys=True)
+        for stack in ("api", "workers")
+        for body in synthesized_off.templates[stack].find_resources("AWS::Lambda::Function").values()
+    ]
+    assert len(environments) == 5
+    assert len(set(environments)) == 1
+    env = json.loads(environments[0])
     assert env["SGLANCE_JOB_LAUNCHER"] == "ecs"
     assert env["SGLANCE_JOB_CLUSTER"] == JOB_CLUSTER
     assert env["SGLANCE_JOB_TASK_DEFINITION"] == JOB_TASK_DEFINITION
     assert env["SGLANCE_JOB_SUBNETS"] == "subnet-0a1b2c3d,subnet-4e5f6a7b"
-    assert "SGLANCE_AWS_ENDPOINT_URL" not in env
-    assert not any("PASSWORD" in key and "SECRET_ARN" not in key for key in env)
 
 
 def test_sweeper__runs_on_a_schedule_of_the_sweep_interval_with_no_retries(synthesized: Synthesized) -> None:
@@ -242,9 +293,11 @@ def test_worker__is_fed_by_its_queue_with_partial_batch_failures_and_its_dlq_ala
     assert render(dimension["Value"], exports(synthesized.templates)) == f"<{dlq_id}>.QueueName"
 
 
-def test_http_api__logs_access_throttles_and_serves_only_the_custom_domain_over_tls12(synthesized: Synthesized) -> None:
-    template = synthesized.templates["api"]
-    d = synthesized.deployment
+def test_http_api__logs_access_throttles_and_serves_only_the_custom_domain_over_tls12(
+    synthesized_off: Synthesized,
+) -> None:
+    template = synthesized_off.templates["api"]
+    d = synthesized_off.deployment
     log_group_id = d.api.get_logical_id(d.api.access_logs.node.default_child)
 
     template.has_resource_properties(

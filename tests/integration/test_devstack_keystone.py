@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.keystone]
 def stack(keystone: KeystoneEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, Path]]:
     mode = keystone_mode.mode_for(keystone)
     state = tmp_path_factory.mktemp("devstack-keystone")
-    with DevStack(api_port=0, aws_port=0, state_dir=state, auth=mode.settings) as running:
+    # glance-download from the catalog's image endpoint (this stack, on loopback) needs it allowlisted, as an
+    # operator allowlists an internal regional endpoint
+    allow = {"web_download_allowed_hosts": "127.0.0.1", "web_download_allowed_ports": ""}
+    with DevStack(api_port=0, aws_port=0, state_dir=state, auth={**mode.settings, **allow}) as running:
         keystone_mode.register_endpoint(keystone_mode.admin_session(mode), running.endpoint, mode.region)
         clouds = keystone_mode.write_clouds_yaml(mode, running.endpoint, state / "clouds.yaml")
         yield running, clouds
@@ -107,3 +111,35 @@ def test_keystone_mode__the_data_plane_validates_the_same_tokens(
     assert anonymous.headers["www-authenticate"].startswith("Keystone")
     assert uploaded.status_code == 204, uploaded.text
     assert downloaded.status_code == 200 and downloaded.content == data
+
+
+def test_glance_download__from_the_catalogs_image_endpoint__copies_the_image_as_tempest_checks(
+    stack: tuple[DevStack, Path], keystone: KeystoneEnv
+) -> None:
+    running, _ = stack
+    headers = {"X-Auth-Token": keystone.token("member-a")}
+    url = f"{running.endpoint}/v2/images"
+    payload = os.urandom(1024 * 1024 + 3)
+    source = {"disk_format": "raw", "container_format": "bare", "hw_cpu_cores": "5", "os_distro": "rhel", "speed": "1"}
+    src = requests.post(url, json=source, headers=headers, timeout=30).json()["id"]
+    put = {**headers, "Content-Type": "application/octet-stream"}
+    assert requests.put(f"{url}/{src}/file", data=payload, headers=put, timeout=60).status_code == 204
+    target = {"disk_format": "iso", "container_format": "ovf", "hw_cpu_cores": "1", "os_distro": "windows"}
+    dst = requests.post(url, json=target, headers=headers, timeout=30).json()["id"]
+    method = {"name": "glance-download", "glance_region": keystone.region, "glance_image_id": src}
+    started = requests.post(f"{url}/{dst}/import", json={"method": method}, headers=headers, timeout=30)
+    assert started.status_code == 202, started.text
+
+    image: dict[str, object] = {}
+    for _ in range(120):  # a bound on waiting, not a timing assertion
+        image = requests.get(f"{url}/{dst}", headers=headers, timeout=30).json()
+        if image["status"] in ("active", "queued"):
+            break
+        time.sleep(0.5)
+    assert image["status"] == "active", image
+    assert (image["disk_format"], image["container_format"]) == ("raw", "bare")
+    assert (image["hw_cpu_cores"], image["os_distro"]) == ("5", "rhel")
+    assert "speed" not in image
+    tasks = requests.get(f"{url}/{dst}/tasks", headers=headers, timeout=30).json()["tasks"]
+    assert [task["status"] for task in tasks] == ["success"]
+    assert requests.get(f"{url}/{dst}/file", headers=headers, timeout=60).content == payload

@@ -10,7 +10,6 @@ import importlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import requests
@@ -28,6 +27,7 @@ from shared.resources import resources_for
 from shared.services.finalize import Outcome
 from tests.support.fakes import RecordingJobLauncher
 from tests.support.image_corpus import raw_image
+from tests.support.lambda_events import LambdaContext, sqs_record
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,7 @@ def test_sweeper_handler__runs_one_sweep(container: Container, monkeypatch: pyte
 
     handler = importlib.reload(module)
     try:
-        result = handler.handler({"source": "aws.events"}, _Context())
+        result = handler.handler({"source": "aws.events"}, LambdaContext("worker"))
     finally:
         handler._container.aws.close()
         get_settings.cache_clear()
@@ -116,7 +116,9 @@ def test_upload_complete_handler__under_a_small_deadline__hands_off_and_the_job_
     try:
         # 6 s left, 5 kept back to hand over: 1 s for 3 MiB at the default 64 MiB/s would fit, so ask for 1 MiB/s.
         handler._container.settings = handler._container.settings.model_copy(update={"worker_bytes_per_second": MiB})
-        response = handler.handler({"Records": [_sqs_record("m1", notification)]}, _Context(remaining_ms=6000))
+        response = handler.handler(
+            {"Records": [sqs_record("m1", notification)]}, LambdaContext("worker", remaining_ms=6000)
+        )
     finally:
         handler._container.aws.close()
         get_settings.cache_clear()
@@ -132,33 +134,6 @@ def test_upload_complete_handler__under_a_small_deadline__hands_off_and_the_job_
     finally:
         job_side.aws.close()
     assert container.images.get(image.id).status is ImageStatus.ACTIVE
-
-
-def _sqs_record(message_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sglance-upload-complete",
-        "awsRegion": REGION,
-    }
-
-
-class _Context:
-    function_name = "worker"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:worker"
-    aws_request_id = "req-test"
-
-    def __init__(self, remaining_ms: int = 60_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def test_sweep_cost__does_not_grow_with_the_number_of_images(container: Container) -> None:

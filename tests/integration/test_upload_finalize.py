@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from shared.services.finalize import Outcome, UploadFinalizer
 from shared.upload_bucket import ObjectMissingError
 from shared.upload_bucket.s3 import STATE_TAG, S3UploadBucket
 from tests.support.image_corpus import CORPUS, Case, raw_image
+from tests.support.lambda_events import LambdaContext, sqs_record
 
 pytestmark = pytest.mark.integration
 
@@ -259,37 +259,13 @@ def test_upload_complete_handler__processes_an_sqs_batch_and_ignores_the_s3_test
     handler = importlib.reload(module)
     notification = {"Records": [{"s3": {"bucket": {"name": parts.bucket.bucket}, "object": {"key": key}}}]}
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": parts.bucket.bucket}
-    event = {"Records": [_sqs_record("m1", test_event), _sqs_record("m2", notification)]}
+    event = {"Records": [sqs_record("m1", test_event), sqs_record("m2", notification)]}
 
-    response = handler.handler(event, _Context())
+    response = handler.handler(event, LambdaContext("upload_complete"))
 
     assert response == {"batchItemFailures": []}
     assert parts.repo.get(image.id).status is ImageStatus.ACTIVE
     get_settings.cache_clear()
-
-
-def _sqs_record(message_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sglance-upload-complete",
-        "awsRegion": REGION,
-    }
-
-
-class _Context:
-    function_name = "upload_complete"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:upload_complete"
-    aws_request_id = "req-test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def test_upload_left_open__after_its_session_expires__is_replaced_and_its_parts_dropped(parts: Parts) -> None:

@@ -6,6 +6,7 @@ operator would allowlist an internal mirror.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import socket
@@ -61,6 +62,7 @@ class Site:
     server: ThreadingHTTPServer
     other_port: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
+    tokens: list[tuple[str, str | None]] = field(default_factory=list)  # (path, X-Auth-Token header)
 
     @property
     def port(self) -> int:
@@ -82,6 +84,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             site.requests.append((self.path, self.headers.get("Host", "")))
+            site.tokens.append((self.path, self.headers.get("X-Auth-Token")))
             try:
                 self._route()
             except (BrokenPipeError, ConnectionResetError):
@@ -390,3 +393,19 @@ def test_download__stopped_by_the_size_cap__stores_nothing(
 
     assert observed.aborted == [KEY]  # the first 5 MiB part had been uploaded
     assert_bucket_empty(bucket)
+
+
+def test_headers__follow_a_same_origin_redirect_but_never_go_to_another_host(site: Site, policy: UrlPolicy) -> None:
+    # glance-download's token: sent to the catalog URL's origin only
+    both = dataclasses.replace(policy, allowed_hosts=("127.0.0.1", "localhost"))
+    token = {"X-Auth-Token": "caller-token"}
+    with open_url(site.url("/redirect"), both, token) as response:
+        b"".join(response.iter_content(MiB))
+    with open_url(site.url("/to-localhost"), both, token) as response:
+        b"".join(response.iter_content(MiB))
+    assert site.tokens == [
+        ("/redirect", "caller-token"),
+        ("/small", "caller-token"),
+        ("/to-localhost", "caller-token"),
+        ("/image", None),
+    ]

@@ -219,6 +219,37 @@ def test_glance_direct__that_does_not_fit__is_handed_to_a_job_that_finishes_it_a
     assert world.job.tasks.get(job.task_id or "").status is TaskStatus.SUCCESS
 
 
+def test_glance_download__that_does_not_fit__is_handed_off_without_the_callers_token_and_fails_saying_why(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = world.worker
+    image = c.images.add(Image.new(owner="project-a", disk_format="raw", container_format="bare"))
+    remote = {"glance_region": "RegionTwo", "glance_image_id": "36d4b546-64a2-4bb9-bdd0-ba676aa48f2c"}
+    request = read_import_request({"method": {"name": "glance-download", **remote}})
+    caller = RequestContext("req-gd", "project-a", "user-a", frozenset({"member"}), auth_token="caller-token")
+    c.imports.start(caller, c.images.get(image.id), request, c.imports.stores(request))
+    (job,) = world.imports.take()
+    assert isinstance(job, ImportJob)
+    assert job.auth_token == "caller-token"
+
+    def too_slow(*_: object) -> None:
+        raise DeadlineReachedError("the download does not fit")
+
+    with monkeypatch.context() as patch:  # the fault: the worker's time runs out
+        patch.setattr(type(c.import_worker), "_run", too_slow)
+        assert c.import_worker.run(job) is Outcome.HANDED_OFF
+    (handed,) = world.launcher.jobs
+    assert isinstance(handed, ImportJob)
+    assert handed.auth_token is None
+    assert "caller-token" not in json.dumps(envelope(handed))
+
+    assert run_job(handed, world.job) == "refused"
+    queued = world.image(image.id)
+    assert queued.status is ImageStatus.QUEUED
+    assert "a job runner is never given the token" in queued.extra_properties[UPLOAD_ERROR_PROPERTY]
+    assert world.job.tasks.get(job.task_id or "").status is TaskStatus.FAILURE
+
+
 # -- store copies ---------------------------------------------------------------------------------------------------
 
 

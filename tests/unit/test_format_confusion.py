@@ -8,14 +8,13 @@ these tests skip.
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Iterator
 
 import pytest
 
 from shared.streams.inspection import inspect
 from shared.streams.qemu_probe import GLANCE_FORMATS
+from tests.support.archives import ova
 from tests.support.qemu_corpus import BENIGN, HOSTILE, QEMU_IMG, Payload, qemu_format
 
 pytestmark = pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img not installed (Debian: apt-get install qemu-utils)")
@@ -43,16 +42,6 @@ def benign() -> list[tuple[Payload, str]]:
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:
     for offset in range(0, len(data), size):
         yield data[offset : offset + size]
-
-
-def _in_ova(data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, content in (("appliance.ovf", b"<Envelope/>"), ("disk1.img", data)):
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 def test_corpus__qemu_reads_every_payload_as_its_generator_built_it(
@@ -90,7 +79,7 @@ def test_what_qemu_reads_as_one_format__is_refused_declared_as_any_other(hostile
 def test_what_qemu_reads_as_another_format__is_refused_in_every_inspected_container(
     hostile: list[tuple[Payload, str]], container: str
 ) -> None:
-    wrap = _in_ova if container in ("ova", "ovf") else bytes
+    wrap = ova if container in ("ova", "ovf") else bytes
     accepted = [p.name for p, _ in hostile if inspect(_chunks(wrap(p.data), 4096), "raw", container).accepted]
 
     assert accepted == []
@@ -103,6 +92,6 @@ def test_what_qemu_reads_as_raw__is_accepted_declared_raw(benign: list[tuple[Pay
 
 
 def test_what_qemu_reads_as_raw__in_an_ova__is_accepted(benign: list[tuple[Payload, str]]) -> None:
-    refused = [(p.name, v.error) for p, _ in benign if (v := inspect([_in_ova(p.data)], "raw", "ova")).error]
+    refused = [(p.name, v.error) for p, _ in benign if (v := inspect([ova(p.data)], "raw", "ova")).error]
 
     assert refused == []

@@ -3,7 +3,7 @@ policy's 404-or-403 masking, and events sent only after a write."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -130,3 +130,45 @@ def test_service__events_follow_committed_writes_only(service: MetadefService, n
     deleted = notifier.sent[-1].payload
     assert isinstance(deleted, dict) and deleted["deleted"] is True and deleted["prefix"] == "r_"
     assert [rt.name for rt in service.resource_types(admin)] == ["R"]
+
+
+def test_service__child_writes__keep_created_at_and_send_one_event_each(notifier: RecordingNotifier) -> None:
+    ticks = iter([T0 + timedelta(minutes=n) for n in range(10)])
+    service = MetadefService(MetadefRepository(MemoryItemStore()), Events(notifier), clock=lambda: next(ticks))
+    admin = _policy("p9", "admin")
+    service.create_namespace(admin, {"namespace": "n"})  # minute 0
+    service.create_object(admin, "n", {"name": "o"})  # 1
+    obj = service.update_object(admin, "n", "o", {"name": "o2", "description": "d"})  # 2
+    service.create_property(admin, "n", {"name": "p", "title": "P", "type": "string"})  # 3
+    prop = service.update_property(admin, "n", "p", {"name": "p2", "title": "P2", "type": "integer"})  # 4
+    service.create_tag(admin, "n", "t")  # 5
+    tag = service.update_tag(admin, "n", "t", {"name": "t2"})  # 6
+    service.delete_child(admin, "n", "tag", "t2")
+
+    minute = [T0 + timedelta(minutes=n) for n in range(7)]
+    assert (obj.created_at, obj.updated_at, obj.description) == (minute[1], minute[2], "d")
+    assert (prop.created_at, prop.updated_at, prop.schema["type"]) == (minute[3], minute[4], "integer")
+    assert (tag.created_at, tag.updated_at) == (minute[5], minute[6])
+    assert [c.name for c in service.list_children(admin, "n", "object")] == ["o2"]
+    assert notifier.event_types == [
+        "metadef_namespace.create",
+        "metadef_object.create",
+        "metadef_object.update",
+        "metadef_property.create",
+        "metadef_property.update",
+        "metadef_tag.create",
+        "metadef_tag.update",
+        "metadef_tag.delete",
+    ]
+    payloads = [s.payload for s in notifier.sent[1:]]
+    assert all(isinstance(p, dict) and p["namespace"] == "n" for p in payloads)
+    names = [(p["name"], p["name_old"], p["deleted"]) for p in payloads if isinstance(p, dict)]
+    assert names == [
+        ("o", "o", False),
+        ("o2", "o", False),
+        ("p", "p", False),
+        ("p2", "p", False),
+        ("t", "t", False),
+        ("t2", "t", False),
+        ("t2", "t2", True),
+    ]

@@ -4,14 +4,11 @@ services on the in-memory bucket and repositories (the sweep index on DynamoDB: 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
 
-from shared.bootstrap import Container
 from shared.config import Settings
-from shared.data.memory import MemoryImageRepository, MemoryTaskRepository
 from shared.domain.context import RequestContext
 from shared.domain.errors import NotFoundError, UploadSupersededError
 from shared.domain.image import Image, utcnow
@@ -20,30 +17,15 @@ from shared.domain.status import ImageStatus
 from shared.domain.task import TaskStatus
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY
 from shared.jobs import ImportJob
-from shared.notifications import RecordingNotifier
 from shared.services.finalize import Outcome
 from shared.services.imports import read_import_request
-from shared.upload_bucket.memory import MemoryUploadBucket
-from tests.support.fakes import ListQueue
+from tests.support.memory_world import MemoryWorld
 
 MiB = 1024 * 1024
 OWNER = RequestContext("req-1", "project-a", "user-a", frozenset({"member", "reader"}))
 
 
-@dataclass
-class World:
-    container: Container
-    repo: MemoryImageRepository
-    bucket: MemoryUploadBucket
-    imports: ListQueue
-
-    def new_image(self) -> Image:
-        image = Image.new(owner="project-a", disk_format="raw", container_format="bare")
-        return self.container.images.add(image, "req-create")
-
-    def image(self, image_id: str) -> Image:
-        return self.container.images.get(image_id)
-
+class World(MemoryWorld):
     def later(self, seconds: int) -> datetime:
         return utcnow() + timedelta(seconds=seconds)
 
@@ -65,17 +47,7 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    settings = Settings(auth_mode="trusted-headers", stream_lease_seconds=60, work_lease_seconds=600)
-    repo, bucket, imports = MemoryImageRepository(), MemoryUploadBucket(), ListQueue()
-    overrides: dict[str, object] = {
-        "image_repository": repo,
-        "task_repository": MemoryTaskRepository(),
-        "image_bucket": bucket,
-        "notifier": RecordingNotifier(),
-        "import_queue": imports,
-        "store_sync_queue": ListQueue(),
-    }
-    return World(Container(settings, overrides), repo, bucket, imports)
+    return World.build(Settings(auth_mode="trusted-headers", stream_lease_seconds=60, work_lease_seconds=600))
 
 
 def _stalled(first: bytes) -> Iterator[bytes]:

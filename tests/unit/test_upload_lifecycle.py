@@ -7,50 +7,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
-from shared.bootstrap import Container
 from shared.config import Settings
-from shared.data.memory import MemoryImageRepository, MemoryTaskRepository
 from shared.domain.context import RequestContext
 from shared.domain.errors import ConflictError, InvalidInputError, InvalidRangeError, NotFoundError
-from shared.domain.image import Image, utcnow
+from shared.domain.image import utcnow
 from shared.domain.status import ImageStatus
 from shared.domain.task import TaskStatus
 from shared.domain.upload import UPLOAD_ERROR_PROPERTY
 from shared.jobs import ImportJob
-from shared.notifications import RecordingNotifier
 from shared.resources import ACTIVE_STATE, PENDING_STATE
 from shared.services.finalize import Outcome
 from shared.services.imports import read_import_request
-from shared.upload_bucket.memory import MemoryUploadBucket
-from tests.support.fakes import ListQueue
 from tests.support.image_corpus import raw_image
+from tests.support.memory_world import MemoryWorld as World
 
 MiB = 1024 * 1024
 OWNER = RequestContext("req-1", "project-a", "user-a", frozenset({"member", "reader"}))
-
-
-@dataclass
-class World:
-    container: Container
-    repo: MemoryImageRepository
-    bucket: MemoryUploadBucket
-    notifier: RecordingNotifier
-    imports: ListQueue
-
-    def new_image(self) -> Image:
-        image = Image.new(owner="project-a", disk_format="raw", container_format="bare")
-        return self.container.images.add(image, "req-create")
-
-    def image(self, image_id: str) -> Image:
-        return self.container.images.get(image_id)
-
-    def events(self) -> list[str]:
-        return self.notifier.event_types
 
 
 @pytest.fixture
@@ -62,16 +38,7 @@ def world() -> World:
         data_delivery="stream",
         proxy_finalize_grace_seconds=0,
     )
-    repo, bucket, notifier, imports = MemoryImageRepository(), MemoryUploadBucket(), RecordingNotifier(), ListQueue()
-    overrides: dict[str, object] = {
-        "image_repository": repo,
-        "task_repository": MemoryTaskRepository(),
-        "image_bucket": bucket,
-        "notifier": notifier,
-        "import_queue": imports,
-        "store_sync_queue": ListQueue(),
-    }
-    return World(Container(settings, overrides), repo, bucket, notifier, imports)
+    return World.build(settings)
 
 
 def _chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:

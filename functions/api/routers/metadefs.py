@@ -7,13 +7,13 @@ Mounted lazily by the app (``functions/api/app.py``): nothing here is imported u
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from functions.api import metadef_wire as w
 from functions.api.deps import ContextDep, JsonBody, MetadefsDep
+from functions.api.wire import page_view
 from shared.domain import metadefs as md
 
 router = APIRouter(redirect_slashes=False)
@@ -47,15 +47,10 @@ def list_namespaces(request: Request, ctx: ContextDep, metadefs: MetadefsDep) ->
     """Namespaces the caller may see, with Glance's first/next links."""
     params = dict(request.query_params)
     page = metadefs.list_namespaces(ctx, params)
-    kept = {k: v for k, v in params.items() if k != "marker"}
-    body: dict[str, Any] = {
-        "namespaces": [w.namespace_view(ns) for ns in page.items],
-        "first": w.NAMESPACES + (f"?{urlencode(kept)}" if kept else ""),
-        "schema": "/v2/schemas/metadefs/namespaces",
-    }
-    if page.next_marker is not None:
-        body["next"] = f"{w.NAMESPACES}?{urlencode({**kept, 'marker': page.next_marker})}"
-    return body
+    items = [w.namespace_view(ns) for ns in page.items]
+    return page_view(
+        "namespaces", items, w.NAMESPACES, "/v2/schemas/metadefs/namespaces", params.items(), page.next_marker
+    )
 
 
 @router.post("/namespaces", status_code=201, response_model=None)
@@ -101,13 +96,6 @@ def create_object(request: Request, ctx: ContextDep, metadefs: MetadefsDep, body
     return _created(w.object_view(_ns(request), metadefs.create_object(ctx, _ns(request), body)))
 
 
-@router.delete(f"{_NS}/objects", status_code=204, response_model=None)
-def delete_objects(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
-    """Delete every object of a namespace."""
-    metadefs.delete_all(ctx, _ns(request), "object")
-    return _no_content()
-
-
 @router.get(f"{_NS}/objects/{{object_name}}", response_model=None)
 def show_object(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> dict[str, Any]:
     """One object."""
@@ -121,13 +109,6 @@ def update_object(request: Request, ctx: ContextDep, metadefs: MetadefsDep, body
     """Replace an object."""
     obj = metadefs.update_object(ctx, _ns(request), _name(request, "object_name"), body)
     return w.object_view(_ns(request), obj)
-
-
-@router.delete(f"{_NS}/objects/{{object_name}}", status_code=204, response_model=None)
-def delete_object(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
-    """Delete an object."""
-    metadefs.delete_child(ctx, _ns(request), "object", _name(request, "object_name"))
-    return _no_content()
 
 
 # -- properties ------------------------------------------------------------------------------------------------------
@@ -146,13 +127,6 @@ def create_property(request: Request, ctx: ContextDep, metadefs: MetadefsDep, bo
     return _created(w.property_view(metadefs.create_property(ctx, _ns(request), body)))
 
 
-@router.delete(f"{_NS}/properties", status_code=204, response_model=None)
-def delete_properties(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
-    """Delete every property of a namespace."""
-    metadefs.delete_all(ctx, _ns(request), "property")
-    return _no_content()
-
-
 @router.get(f"{_NS}/properties/{{property_name}}", response_model=None)
 def show_property(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> dict[str, Any]:
     """One property (``resource_type``: the name carries that association's prefix)."""
@@ -165,13 +139,6 @@ def show_property(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> d
 def update_property(request: Request, ctx: ContextDep, metadefs: MetadefsDep, body: JsonBody) -> dict[str, Any]:
     """Replace a property."""
     return w.property_view(metadefs.update_property(ctx, _ns(request), _name(request, "property_name"), body))
-
-
-@router.delete(f"{_NS}/properties/{{property_name}}", status_code=204, response_model=None)
-def delete_property(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
-    """Delete a property."""
-    metadefs.delete_child(ctx, _ns(request), "property", _name(request, "property_name"))
-    return _no_content()
 
 
 # -- tags ------------------------------------------------------------------------------------------------------------
@@ -190,13 +157,6 @@ def create_tags(request: Request, ctx: ContextDep, metadefs: MetadefsDep, body: 
     append = request.headers.get("x-openstack-append", "").strip().lower() in _TRUE
     tags = metadefs.create_tags(ctx, _ns(request), body, append)
     return _created({"tags": [{"name": t.name} for t in tags]})
-
-
-@router.delete(f"{_NS}/tags", status_code=204, response_model=None)
-def delete_tags(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
-    """Delete every tag of a namespace."""
-    metadefs.delete_all(ctx, _ns(request), "tag")
-    return _no_content()
 
 
 @router.get(f"{_NS}/tags/{{tag_name}}", response_model=None)
@@ -219,11 +179,28 @@ def update_tag(request: Request, ctx: ContextDep, metadefs: MetadefsDep, body: J
     return w.tag_view(metadefs.update_tag(ctx, _ns(request), _name(request, "tag_name"), body))
 
 
-@router.delete(f"{_NS}/tags/{{tag_name}}", status_code=204, response_model=None)
-def delete_tag(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
-    """Delete a tag."""
-    metadefs.delete_child(ctx, _ns(request), "tag", _name(request, "tag_name"))
-    return _no_content()
+# -- deleting objects, properties and tags: the same two calls for each kind ---------------------------------------
+
+
+def _add_delete_routes(kind: str, plural: str, param: str) -> None:
+    """``DELETE .../{plural}`` (every one of a namespace) and ``DELETE .../{plural}/{name}`` (one)."""
+
+    def delete_every(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
+        metadefs.delete_all(ctx, _ns(request), kind)
+        return _no_content()
+
+    def delete_one(request: Request, ctx: ContextDep, metadefs: MetadefsDep) -> Response:
+        metadefs.delete_child(ctx, _ns(request), kind, _name(request, param))
+        return _no_content()
+
+    for path, endpoint, name in ((f"{_NS}/{plural}", delete_every, f"delete_{plural}"),
+                                 (f"{_NS}/{plural}/{{{param}}}", delete_one, f"delete_{kind}")):  # fmt: skip
+        router.add_api_route(path, endpoint, methods=["DELETE"], status_code=204, response_model=None, name=name)
+
+
+_add_delete_routes("object", "objects", "object_name")
+_add_delete_routes("property", "properties", "property_name")
+_add_delete_routes("tag", "tags", "tag_name")
 
 
 # -- resource types --------------------------------------------------------------------------------------------------

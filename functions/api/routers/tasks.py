@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from functions.api.deps import ContextDep, ImageIdDep, JsonBody, TaskIdDep, TasksDep
 from functions.api.task_wire import task_raw, task_stub, task_view
+from functions.api.wire import page_view
 
 router = APIRouter()
 
@@ -32,15 +32,8 @@ def list_tasks(request: Request, ctx: ContextDep, tasks: TasksDep) -> dict[str, 
     """Task stubs, newest first by default, with Glance's first/next links."""
     params = dict(request.query_params)
     page = tasks.index(ctx, params)
-    kept = {k: v for k, v in params.items() if k != "marker"}
-    body: dict[str, Any] = {
-        "tasks": [task_stub(t) for t in page.items],
-        "first": "/v2/tasks" + (f"?{urlencode(kept)}" if kept else ""),
-        "schema": "/v2/schemas/tasks",
-    }
-    if page.next_marker is not None:
-        body["next"] = "/v2/tasks?" + urlencode({**kept, "marker": page.next_marker})
-    return body
+    items = [task_stub(t) for t in page.items]
+    return page_view("tasks", items, "/v2/tasks", "/v2/schemas/tasks", params.items(), page.next_marker)
 
 
 @router.get("/v2/tasks/{task_id}", response_model=None)
