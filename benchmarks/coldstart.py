@@ -40,6 +40,7 @@ from benchmarks._common import (
 TABLE_NAME = "bench-coldstart"
 RESULT_PREFIX = "BENCH-RESULT "
 TARGET_RATIO = 1.5
+SNAPSTART_LABEL = "ours GET /v2/images/{id}, SnapStart init"
 
 # Runs in the child. Only time and sys are imported before the clock starts; the event and the context are
 # built after the import is timed and before the request is, so neither timer includes them.
@@ -47,6 +48,8 @@ _CHILD = r"""
 import time, sys
 t0 = time.perf_counter()
 IMPORT
+t_init = time.perf_counter()
+INIT
 t1 = time.perf_counter()
 import json
 from types import SimpleNamespace
@@ -102,16 +105,22 @@ t2 = time.perf_counter()
 response = HANDLER(event, context)
 t3 = time.perf_counter()
 print("RESULT_PREFIX" + json.dumps({
-    "import_s": t1 - t0, "first_request_s": t3 - t2, "status": response["statusCode"],
+    "import_s": t1 - t0, "modules_s": t_init - t0, "init_s": t1 - t_init,
+    "first_request_s": t3 - t2, "status": response["statusCode"],
     "body_bytes": len(response.get("body") or ""),
 }), flush=True)
 """
 
-_OURS_IMPORT = "import functions.api.handler as _h"
+# Import = the modules handler.py imports; init = handler.py's own body (the app built, its warm-up).
+_OURS_IMPORT = """import asyncio, gc, warnings
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+import functions.api.app, shared.snapstart, shared.observability"""
+_OURS_INIT = "import functions.api.handler as _h"
 _OURS_HANDLER = "_h.handler"
 _BARE_IMPORT = """from fastapi import FastAPI
-from mangum import Mangum
-_app = FastAPI()
+from mangum import Mangum"""
+_BARE_INIT = """_app = FastAPI()
 @_app.get("/versions")
 def _versions():
     return {"versions": [{"id": "v2.5", "status": "CURRENT", "links": [{"rel": "self", "href": "https://x/v2/"}]}]}
@@ -119,9 +128,10 @@ _h = Mangum(_app, lifespan="off")"""
 _BARE_HANDLER = "_h"
 
 
-def child_code(import_block: str, handler: str) -> str:
+def child_code(import_block: str, init_block: str, handler: str) -> str:
     """The child program for one variant."""
-    return _CHILD.replace("IMPORT", import_block).replace("HANDLER", handler).replace("RESULT_PREFIX", RESULT_PREFIX)
+    code = _CHILD.replace("IMPORT", import_block).replace("INIT", init_block).replace("HANDLER", handler)
+    return code.replace("RESULT_PREFIX", RESULT_PREFIX)
 
 
 @dataclass
@@ -142,6 +152,8 @@ class Run:
     first_request_s: float
     process_s: float
     status: int
+    modules_s: float = 0.0
+    init_s: float = 0.0
 
     @property
     def total_s(self) -> float:
@@ -166,7 +178,14 @@ def run_child(variant: Variant) -> Run:
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"cold start child '{variant.label}' failed:\n{done.stdout}\n{done.stderr}")
     result = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    return Run(result["import_s"], result["first_request_s"], process_s, result["status"])
+    return Run(
+        result["import_s"],
+        result["first_request_s"],
+        process_s,
+        result["status"],
+        result["modules_s"],
+        result["init_s"],
+    )
 
 
 def _importtime(code: str) -> list[tuple[int, int, str]]:
@@ -222,25 +241,31 @@ def _show_variant(moto_url: str) -> tuple[Variant, str]:
     repo = DynamoImageRepository(table_models(IMAGES_TABLE, TABLE_NAME, moto_url, "us-east-1"))
     image = repo.add(Image.new(owner="0f1c1a1d3b7e4c51a0e1b3b0c0ffee01", name="cold", disk_format="raw"))
     env = {"SGLANCE_AWS_ENDPOINT_URL": moto_url, "SGLANCE_TABLE_NAME": TABLE_NAME}
-    variant = Variant(
-        "ours GET /v2/images/{id}", child_code(_OURS_IMPORT, _OURS_HANDLER), f"/v2/images/{image.id}", env
-    )
+    code = child_code(_OURS_IMPORT, _OURS_INIT, _OURS_HANDLER)
+    variant = Variant("ours GET /v2/images/{id}", code, f"/v2/images/{image.id}", env)
     return variant, image.id
+
+
+def _snapstart_variant(show: Variant) -> Variant:
+    """The show variant with the init Lambda runs for a SnapStart snapshot (``Container.warm()``)."""
+    env = {**show.env, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+    return Variant(SNAPSTART_LABEL, show.code, show.path, env)
 
 
 def run(runs: int = 10, with_show: bool = True) -> PartResult:
     """``runs`` cold starts of each variant, interleaved, then the import profile."""
     use_fake_aws_env()
     variants = [
-        Variant("ours GET /versions", child_code(_OURS_IMPORT, _OURS_HANDLER), "/versions", {}),
-        Variant("bare GET /versions", child_code(_BARE_IMPORT, _BARE_HANDLER), "/versions", {}),
+        Variant("ours GET /versions", child_code(_OURS_IMPORT, _OURS_INIT, _OURS_HANDLER), "/versions", {}),
+        Variant("bare GET /versions", child_code(_BARE_IMPORT, _BARE_INIT, _BARE_HANDLER), "/versions", {}),
     ]
     results: dict[str, list[Run]] = defaultdict(list)
     moto = ServerProcess("moto", name="coldstart-moto") if with_show else None
     try:
         if moto is not None:
             moto.start()
-            variants.append(_show_variant(moto.url)[0])
+            show = _show_variant(moto.url)[0]
+            variants += [show, _snapstart_variant(show)]
         for variant in variants:  # one unrecorded run each: fills the page cache and checks the variant works
             run_child(variant)
         for _ in range(runs):
@@ -260,7 +285,17 @@ def _stats(values: list[float]) -> str:
 def _report(variants: list[Variant], results: dict[str, list[Run]], profile: dict[str, Any], runs: int) -> PartResult:
     table = Table(
         f"Cold start: fresh interpreter, import + first request through the Lambda handler; median (min-max) of {runs}",
-        ["variant", "import ms", "1st request ms", "total ms", "process wall ms", "status", "ratio to bare"],
+        [
+            "variant",
+            "modules ms",
+            "init ms",
+            "import+init ms",
+            "1st request ms",
+            "total ms",
+            "process wall ms",
+            "status",
+            "ratio to bare",
+        ],
     )
     bare_total = median([r.total_s for r in results["bare GET /versions"]])
     ratios: dict[str, float | None] = {}
@@ -271,6 +306,8 @@ def _report(variants: list[Variant], results: dict[str, list[Run]], profile: dic
         table.rows.append(
             [
                 variant.label,
+                _stats([r.modules_s for r in rs]),
+                _stats([r.init_s for r in rs]),
                 _stats([r.import_s for r in rs]),
                 _stats([r.first_request_s for r in rs]),
                 _stats([r.total_s for r in rs]),
@@ -319,6 +356,17 @@ def _report(variants: list[Variant], results: dict[str, list[Run]], profile: dic
                 "info",
                 "incl. DynamoDB client creation + 1 GetItem on moto",
             )  # fmt: skip
+        )
+    if SNAPSTART_LABEL in ratios:
+        first = median([r.first_request_s for r in results[SNAPSTART_LABEL]])
+        bare_first = median([r.first_request_s for r in results["bare GET /versions"]])
+        summary.append(
+            SummaryRow(
+                "1st request after SnapStart init ours/bare (GET /v2/images/{id})",
+                fmt_ratio(ratio(first, bare_first)),
+                "info",
+                f"{first * 1000:.0f} vs {bare_first * 1000:.0f} ms: what SnapStart leaves (init is in the snapshot)",
+            )
         )
     data = {
         "runs": runs,

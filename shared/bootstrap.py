@@ -135,6 +135,30 @@ class Container:
         built: T = build()
         return built
 
+    def warm(self) -> None:
+        """Init-time work the first image request would otherwise pay (Lambda runs init before the first event, and
+        SnapStart keeps it): the policy file parsed into the process-wide enforcer, and the modules of the image
+        path imported (the DynamoDB repository with pynamodb and boto3, the auth mode's authenticator).
+
+        Makes no client, connection or credential: those would be shared by every SnapStart-restored environment.
+
+        Raises:
+            PolicyFileError: the policy file exists but cannot be used.
+        """
+        import importlib
+
+        from shared.policy.enforcer import enforcer_for
+
+        enforcer_for(self.settings.policy_file).load()
+        modules = ["boto3", "shared.data.dynamodb.images", "shared.services.images", "shared.services.unit_of_work"]
+        if self.settings.auth_mode == "trusted-headers":
+            modules.append("shared.auth.trusted_headers")
+        else:
+            modules += ["shared.auth.keystone", "keystoneauth1.session", "keystoneauth1.identity.v3"]
+            modules += ["keystoneauth1.adapter", "keystoneauth1.exceptions"]
+        for module in modules:
+            importlib.import_module(module)
+
     # -- adapters -------------------------------------------------------------------------------------
 
     @cached_property

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     lambda_function_name: str | None = Field(default=None, validation_alias="AWS_LAMBDA_FUNCTION_NAME")
     # Set by ECS in every task (the data plane on Fargate); its presence means "deployed" too.
     ecs_container_metadata_uri: str | None = Field(default=None, validation_alias="ECS_CONTAINER_METADATA_URI_V4")
+    # Set by the Lambda runtime: "on-demand", "provisioned-concurrency" or "snap-start".
+    lambda_initialization_type: str | None = Field(default=None, validation_alias="AWS_LAMBDA_INITIALIZATION_TYPE")
+
+    @property
+    def init_ahead_of_requests(self) -> bool:
+        """Lambda runs this init ahead of any request (SnapStart's snapshot, provisioned concurrency): work moved
+        into it is off every user's path."""
+        return self.lambda_initialization_type in ("snap-start", "provisioned-concurrency")
 
     @property
     def deployed(self) -> bool:

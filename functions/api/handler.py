@@ -43,6 +43,9 @@ logger = get_logger("api")
 _loop = _thread_event_loop()
 _app = create_app()
 _asgi = Mangum(_app, lifespan="off")
+if _app.state.container.settings.init_ahead_of_requests:
+    # Off the user's path only there: an on-demand cold start would pay it all the same, and GET /versions more.
+    _app.state.container.warm()
 snapstart.on_restore(lambda: renew_state(_app))
 snapstart.install()
 gc.enable()

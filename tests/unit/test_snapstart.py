@@ -170,3 +170,25 @@ def test_api_handler__registers_the_hook_at_import_and_serves_after_a_restore_wi
         "reseeded": True,
         "status": 200,
     }
+
+
+@pytest.mark.parametrize("auth_mode", ["trusted-headers", "keystone"])
+def test_warm__parses_the_policy_and_imports_the_image_path__without_making_any_client(auth_mode: str) -> None:
+    from shared.bootstrap import Container
+    from shared.policy.enforcer import enforcer_for
+
+    settings = Settings(
+        auth_mode=auth_mode,
+        keystone_url="https://keystone.invalid/v3",
+        keystone_service_password=SecretStr("not-used-offline"),
+    )
+    container = Container(settings)
+
+    container.warm()
+
+    assert enforcer_for(settings.policy_file)._enforcer is not None
+    assert "shared.data.dynamodb.images" in sys.modules
+    # nothing SnapStart would share between restored environments: no AWS clients, no authenticator, no session
+    assert not {"aws", "table_models", "image_repository", "authenticator"} & set(vars(container))
+    if auth_mode == "keystone":
+        assert "keystoneauth1.session" in sys.modules

@@ -40,18 +40,20 @@ def create_image(ctx: ContextDep, images: ImagesDep, body: JsonBody) -> JSONResp
 
 
 @router.get("", response_model=None)
-def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+def list_images(request: Request, ctx: ContextDep, images: ImagesDep) -> JSONResponse:
     """List images with Glance's filters, sorting and marker/limit paging."""
     params = list(request.query_params.multi_items())
     page = images.index(ctx, params)
     items = [_view(images, ctx, i) for i in page.items]
-    return page_view("images", items, "/v2/images", "/v2/schemas/images", params, page.next_marker)
+    # A response, not the dict: FastAPI would first walk the body (plain JSON types already) with
+    # jsonable_encoder, a sixth of a 20-image list's server CPU.
+    return JSONResponse(page_view("images", items, "/v2/images", "/v2/schemas/images", params, page.next_marker))
 
 
 @router.get("/{image_id}", response_model=None)
-def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> dict[str, Any]:
+def show_image(image_id: ImageIdDep, ctx: ContextDep, images: ImagesDep) -> JSONResponse:
     """Show one image."""
-    return _view(images, ctx, images.show(ctx, image_id))
+    return JSONResponse(_view(images, ctx, images.show(ctx, image_id)))
 
 
 @router.patch("/{image_id}", response_model=None)

@@ -34,6 +34,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from shared.data.dynamodb.fast_parse import use_fast_item_reads
 from shared.domain.listing import SORT_KEYS, TASK_SORT_KEYS
 from shared.domain.quota import LIMIT_NAMES
 from shared.resources import DEADLINE_ATTR, LIST_PARTITION_ATTR, SWEEP_INDEX, TableDef, index_name, sort_attr
@@ -180,6 +181,7 @@ def table_models(table: TableDef, table_name: str, host: str | None, region: str
         indexes={index.name: getattr(entry, _index_attr(index.name)) for index in table.indexes},
     )
     if client is not None:
+        use_fast_item_reads(client)
         for cls in models._models():
             # pynamodb has no public way to hand a model a client; its Connection keeps the one it made here.
             cls._get_connection().connection._client = client
