@@ -120,8 +120,11 @@ def admin_session(mode: KeystoneMode) -> ks_session.Session:
     return ks_session.Session(auth=auth, session=requests.Session(), timeout=30)
 
 
-def register_endpoint(session: ks_session.Session, url: str, region: str, service_type: str = "image") -> None:
-    """Make ``url`` the public, internal and admin endpoint of ``service_type`` in the catalog (idempotent)."""
+def register_endpoint(
+    session: ks_session.Session, url: str, region: str, service_type: str = "image"
+) -> dict[str, str | None]:
+    """Make ``url`` the public, internal and admin endpoint of ``service_type`` in the catalog (idempotent); returns
+    what each interface pointed at before (None: no such endpoint), for ``restore_endpoints``."""
     base = _identity_url(session)
     services = session.get(f"{base}/services", params={"type": service_type}).json()["services"]
     if services:
@@ -131,13 +134,32 @@ def register_endpoint(session: ks_session.Session, url: str, region: str, servic
         service_id = session.post(f"{base}/services", json=body).json()["service"]["id"]
     existing = session.get(f"{base}/endpoints", params={"service_id": service_id}).json()["endpoints"]
     by_interface = {endpoint["interface"]: endpoint for endpoint in existing}
+    previous: dict[str, str | None] = {}
     for interface in ("public", "internal", "admin"):
         endpoint = by_interface.get(interface)
+        previous[interface] = None if endpoint is None else endpoint["url"]
         if endpoint is None:
             body = {"endpoint": {"service_id": service_id, "interface": interface, "url": url, "region_id": region}}
             session.post(f"{base}/endpoints", json=body)
         elif endpoint["url"] != url:
             session.patch(f"{base}/endpoints/{endpoint['id']}", json={"endpoint": {"url": url}})
+    return previous
+
+
+def restore_endpoints(
+    session: ks_session.Session, previous: dict[str, str | None], service_type: str = "image"
+) -> None:
+    """Put the catalog's ``service_type`` endpoints back as ``register_endpoint`` found them (a Keystone shared with
+    other users, or with other tests, keeps pointing at a live service)."""
+    base = _identity_url(session)
+    for service in session.get(f"{base}/services", params={"type": service_type}).json()["services"][:1]:
+        endpoints = session.get(f"{base}/endpoints", params={"service_id": service["id"]}).json()["endpoints"]
+        for endpoint in endpoints:
+            before = previous.get(endpoint["interface"], endpoint["url"])
+            if before is None:
+                session.delete(f"{base}/endpoints/{endpoint['id']}")
+            elif before != endpoint["url"]:
+                session.patch(f"{base}/endpoints/{endpoint['id']}", json={"endpoint": {"url": before}})
 
 
 def clouds_yaml(mode: KeystoneMode, image_endpoint: str) -> str:

@@ -27,9 +27,14 @@ def stack(keystone: KeystoneEnv, tmp_path_factory: pytest.TempPathFactory) -> It
     # operator allowlists an internal regional endpoint
     allow = {"web_download_allowed_hosts": "127.0.0.1", "web_download_allowed_ports": ""}
     with DevStack(api_port=0, aws_port=0, state_dir=state, auth={**mode.settings, **allow}) as running:
-        keystone_mode.register_endpoint(keystone_mode.admin_session(mode), running.endpoint, mode.region)
+        session = keystone_mode.admin_session(mode)
+        previous = keystone_mode.register_endpoint(session, running.endpoint, mode.region)
         clouds = keystone_mode.write_clouds_yaml(mode, running.endpoint, state / "clouds.yaml")
-        yield running, clouds
+        try:
+            yield running, clouds
+        finally:
+            # the session's Keystone is shared: the real Glance of the migration tests is its catalog's image too
+            keystone_mode.restore_endpoints(session, previous)
 
 
 def test_keystone_mode__validates_real_tokens_and_refuses_trusted_headers(
