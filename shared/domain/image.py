@@ -26,12 +26,10 @@ from shared.domain.events import (
     ImageCreated,
     ImageDeleted,
     ImageUpdated,
-    MemberCreated,
-    MemberDeleted,
-    MemberUpdated,
     UploadFailed,
 )
-from shared.domain.limits import check_db_int, check_key_text, check_metadata_size
+from shared.domain.image_members import ImageMembers
+from shared.domain.limits import check_db_int, check_metadata_size
 from shared.domain.location import FAILED_IMPORT_PROPERTY, Location
 from shared.domain.member import Member
 from shared.domain.properties import WRITABLE_BASE_PROPERTIES, check_extra_property_name
@@ -80,7 +78,7 @@ class ImageLimits:
 
 
 @dataclass
-class Image(StoreCopies):
+class Image(StoreCopies, ImageMembers):
     """A Glance image record; status changes only through the methods below, which record their events."""
 
     id: str
@@ -413,47 +411,6 @@ class Image(StoreCopies):
     def touch(self) -> None:
         """Record a change."""
         self.updated_at = utcnow()
-
-    # -- members --------------------------------------------------------------------------------
-
-    def add_member(self, project_id: str, limit: int) -> Member:
-        """Share with a project (pending until it accepts).
-
-        Raises:
-            ForbiddenError: the image is not ``shared`` (only shared images have members).
-            ConflictError: the project is already a member.
-            LimitExceededError: the image has ``limit`` members.
-        """
-        if self.visibility is not Visibility.SHARED:
-            raise ForbiddenError(detail="Only shared images have members.")
-        check_key_text("member id", project_id)
-        if project_id in self.members:
-            raise ConflictError(detail=f"Member {project_id} already exists for image {self.id}.")
-        if len(self.members) >= limit:
-            raise LimitExceededError(what="image members", limit=limit)
-        member = Member(self.id, project_id)
-        self.members[project_id] = member
-        self.removed_members.discard(project_id)
-        self.record(MemberCreated(member))
-        return member
-
-    def set_member_status(self, project_id: str, status: object) -> Member:
-        """A member project accepts, rejects or resets its membership (404 when it is not a member)."""
-        member = self.members.get(project_id)
-        if member is None:
-            raise NotFoundError(kind="member", id=project_id)
-        member.set_status(status)
-        self.record(MemberUpdated(member))
-        return member
-
-    def remove_member(self, project_id: str) -> Member:
-        """Stop sharing with a project (404 when it is not a member); returns the membership removed."""
-        member = self.members.pop(project_id, None)
-        if member is None:
-            raise NotFoundError(kind="member", id=project_id)
-        self.removed_members.add(project_id)
-        self.record(MemberDeleted(member))
-        return member
 
     def is_deleted(self) -> bool:
         """True for tombstones."""
