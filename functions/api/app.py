@@ -166,6 +166,12 @@ async def _on_glance_error(request: Request, exc: Exception) -> Response:
     return _error_response(request.headers.get("accept"), status_for(exc), exc.message, headers)
 
 
+def _lazy_mounts(routers: tuple[APIRouter, ...]) -> tuple[tuple[str, str, str], ...]:
+    """The lazily mounted routers of an app serving ``routers``: the metadefs catalog is the API's only (the data
+    plane serves its data routes and nothing else)."""
+    return _LAZY_MOUNTS if routers == _ROUTERS else ()
+
+
 def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
     """Every method some route of ``routers`` serves at ``path`` (Starlette's own 405 names only the first route's)."""
     methods: set[str] = set()
@@ -173,8 +179,7 @@ def _allowed_methods(routers: tuple[APIRouter, ...], path: str) -> str:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(path):
                 methods.update(route.methods or ())
-    # Only the API mounts the metadefs catalog.
-    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
+    for prefix, module, attr in _lazy_mounts(routers):
         if path.startswith(prefix + "/"):
             # Only asked after a request reached the mount, so the router is already imported.
             for route in getattr(importlib.import_module(module), attr).routes:
@@ -226,8 +231,7 @@ def create_app(
     app.state.routers = routers
     for router in routers:
         app.include_router(router)
-    # The metadefs catalog is the API's (the data plane serves only its data routes).
-    for prefix, module, attr in _LAZY_MOUNTS if routers == _ROUTERS else ():
+    for prefix, module, attr in _lazy_mounts(routers):
         app.mount(prefix, LazyRouter(module, attr))
     app.add_middleware(RequestContextMiddleware, function=function)
     return app

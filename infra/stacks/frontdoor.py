@@ -78,14 +78,8 @@ class FrontDoorStack(Stack):
                 keepalive_timeout=Duration.seconds(ORIGIN_KEEPALIVE_TIMEOUT_S),
                 vpc_origin_name=f"sglance-{config.stage}-data-plane",
             )
-        data_behavior = cloudfront.BehaviorOptions(
-            origin=data_origin,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-            compress=False,
-        )
+        # Image bytes are passed through as they are (no compression); the data plane sees the viewer's Host.
+        data_behavior = _uncached(data_origin, cloudfront.OriginRequestPolicy.ALL_VIEWER, compress=False)
         certificate = None
         if config.domain_name and config.certificate_arn:
             certificate = acm.Certificate.from_certificate_arn(self, "Certificate", config.certificate_arn)
@@ -93,13 +87,9 @@ class FrontDoorStack(Stack):
             self,
             "Distribution",
             comment=f"Serverless Glance ({config.stage}): the image endpoint",
-            default_behavior=cloudfront.BehaviorOptions(
-                origin=api_origin,
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-                compress=True,
+            # API Gateway routes by its own host name, so the viewer's Host is not forwarded.
+            default_behavior=_uncached(
+                api_origin, cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER, compress=True
             ),
             additional_behaviors=dict.fromkeys(DATA_PATH_PATTERNS, data_behavior),
             domain_names=[config.domain_name] if config.domain_name else None,
@@ -142,3 +132,17 @@ class FrontDoorStack(Stack):
             )
         for rule, reason in acknowledgments:
             Validations.of(self.distribution).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def _uncached(
+    origin: cloudfront.IOrigin, request_policy: cloudfront.IOriginRequestPolicy, *, compress: bool
+) -> cloudfront.BehaviorOptions:
+    """A behaviour that caches nothing and forwards every method over HTTPS only: the image API is never cached."""
+    return cloudfront.BehaviorOptions(
+        origin=origin,
+        allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+        cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+        origin_request_policy=request_policy,
+        viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+        compress=compress,
+    )
